@@ -1,0 +1,26 @@
+//! `mixio:io/time`: sleeping suspends only the calling guest.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::bindings::mixio::io::time::{Datetime, Host};
+use crate::metrics::host_call;
+use crate::state::GuestState;
+
+/// The zero point of `monotonic-now`, fixed for the life of the process.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+impl Host for GuestState {
+    async fn sleep(&mut self, duration: u64) {
+        host_call(&self.counters, tokio::time::sleep(Duration::from_nanos(duration))).await;
+    }
+
+    fn now(&mut self) -> Datetime {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Datetime { seconds: since_epoch.as_secs(), nanoseconds: since_epoch.subsec_nanos() }
+    }
+
+    fn monotonic_now(&mut self) -> u64 {
+        u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}

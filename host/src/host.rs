@@ -1,0 +1,242 @@
+//! [`Host`] and [`HostBuilder`]: the engine, the linker with every capability, and the limits
+//! that apply to the guests a host runs.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
+use wasmtime::{Cache, Engine};
+
+use crate::component::Component;
+use crate::engine::{self, EpochTicker};
+use crate::error::Error;
+use crate::metrics::{Counters, Metrics, host_call};
+use crate::state::GuestState;
+
+/// Limits that apply to every guest instance of a host.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Instances that may exist at once: the size of the pooling allocator. Default 1024.
+    pub max_instances: u32,
+    /// Bytes of linear memory one instance may use. Default 128 MiB.
+    pub max_memory: usize,
+    /// Bytes of wasm stack one instance may use before it traps with a stack overflow.
+    /// Default 512 KiB.
+    pub max_wasm_stack: usize,
+    /// Deadline of a handler call, instantiation included; `None` for no deadline.
+    /// Default 30 s. Commands run without a deadline unless [`Run::timeout`](crate::Run::timeout)
+    /// sets one.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_instances: 1024,
+            max_memory: 128 << 20,
+            max_wasm_stack: 512 << 10,
+            timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+type Extension = Box<dyn FnOnce(&mut Linker<GuestState>) -> wasmtime::Result<()> + Send>;
+
+/// Configures and builds a [`Host`].
+pub struct HostBuilder {
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    extensions: Vec<Extension>,
+}
+
+impl HostBuilder {
+    /// Sets [`Limits::max_instances`].
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.limits.max_instances = n;
+        self
+    }
+
+    /// Sets [`Limits::max_memory`].
+    pub fn max_memory(mut self, bytes: usize) -> Self {
+        self.limits.max_memory = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_wasm_stack`].
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.limits.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`Limits::timeout`].
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// Replaces all limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Keeps compiled components in `dir` (the default is `$MIXIO_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/mixio`, else `~/.cache/mixio`); `None` compiles every load afresh.
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Adds an asynchronous host function `name` to the imported interface `interface`
+    /// (e.g. `"acme:plugin/greeter@0.1.0"`), for guests whose world imports it.
+    ///
+    /// Parameters and results are tuples of component-model types (`String`, integers,
+    /// `Vec<u8>`, `Option`, `Result`, and types derived with
+    /// [`wasmtime::component::ComponentType`]). While the returned future is pending the guest
+    /// is suspended and counted in [`Metrics::suspended`]. An `Err` traps the guest: return a
+    /// WIT `result` for errors the guest should handle.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), mixio_host::Error> {
+    /// let host = mixio_host::Host::builder()
+    ///     .func_async("acme:plugin/greeter@0.1.0", "greet", |(name,): (String,)| async move {
+    ///         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    ///         Ok((format!("hello, {name}"),))
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn func_async<P, R, F, Fut>(mut self, interface: &str, name: &str, f: F) -> Self
+    where
+        P: ComponentNamedList + Lift + Send + 'static,
+        R: ComponentNamedList + Lower + Send + Sync + 'static,
+        F: Fn(P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
+    {
+        let interface = interface.to_string();
+        let name = name.to_string();
+        self.extensions.push(Box::new(move |linker| {
+            let span_name: Arc<str> = format!("{interface}#{name}").into();
+            linker.instance(&interface)?.func_wrap_async(&name, move |store, params: P| {
+                let counters = store.data().counters.clone();
+                let span = tracing::debug_span!("host_call", function = &*span_name);
+                let call = f(params);
+                Box::new(
+                    async move { host_call(&counters, call).await.map_err(wasmtime::Error::from_anyhow) }
+                        .instrument(span),
+                )
+            })
+        }));
+        self
+    }
+
+    /// Builds the engine (starting its epoch ticker thread) and links every capability.
+    pub fn build(self) -> Result<Host, Error> {
+        let l = &self.limits;
+        let config = |msg: String| Err(Error::Config(msg));
+        if l.max_instances == 0 {
+            return config("max_instances must be at least 1".into());
+        }
+        if l.max_memory < 64 << 10 {
+            return config(format!("max_memory must be at least one 64 KiB page, got {} bytes", l.max_memory));
+        }
+        if l.max_wasm_stack < 64 << 10 {
+            return config(format!("max_wasm_stack must be at least 64 KiB, got {} bytes", l.max_wasm_stack));
+        }
+        let cache = match self.cache_dir {
+            Some(dir) => Some(engine::cache(dir.clone()).map_err(|e| {
+                Error::Config(format!("cannot use cache directory `{}`: {e:#}", dir.display()))
+            })?),
+            None => None,
+        };
+        let engine = engine::build(l, cache.clone()).map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
+        crate::capabilities::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
+        for extension in self.extensions {
+            extension(&mut linker).map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
+        }
+        let ticker = EpochTicker::start(&engine)
+            .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                limits: self.limits,
+                counters: Arc::default(),
+                cache,
+                _ticker: ticker,
+            }),
+        })
+    }
+}
+
+/// A WebAssembly host: one engine, its capabilities and limits. Cheap to clone.
+///
+/// Load components with [`Host::load`], then [`Component::call`] handlers or
+/// [`Component::run`] commands, as many at once as [`Limits::max_instances`] allows.
+#[derive(Clone)]
+pub struct Host {
+    pub(crate) inner: Arc<HostInner>,
+}
+
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<GuestState>,
+    pub(crate) limits: Limits,
+    pub(crate) counters: Arc<Counters>,
+    cache: Option<Cache>,
+    _ticker: EpochTicker,
+}
+
+impl Host {
+    /// A builder with default [`Limits`] and the default compiled-code cache.
+    pub fn builder() -> HostBuilder {
+        HostBuilder { limits: Limits::default(), cache_dir: engine::default_cache_dir(), extensions: Vec::new() }
+    }
+
+    /// A host with every default.
+    pub fn new() -> Result<Host, Error> {
+        Host::builder().build()
+    }
+
+    /// Loads (compiling, or reading from the cache) and pre-instantiates the component at
+    /// `path`. Compilation is CPU-bound: in an async context call this from
+    /// `tokio::task::spawn_blocking` if other tasks must keep running meanwhile.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Component, Error> {
+        let path = path.as_ref();
+        let display = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
+        let name = path.file_stem().map_or_else(|| display.clone(), |s| s.to_string_lossy().into_owned());
+        Component::load(self, &display, name, &bytes)
+    }
+
+    /// Loads a component from `bytes`; `name` tags its log lines and errors.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Component, Error> {
+        Component::load(self, name, name.to_string(), bytes)
+    }
+
+    /// The host's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// A snapshot of the host's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.inner.counters.snapshot()
+    }
+
+    /// Restarts the peak counters of [`Metrics`] from the current values.
+    pub fn reset_peaks(&self) {
+        self.inner.counters.reset_peaks();
+    }
+
+    /// How many loads were served from the compiled-code cache, and how many compiled.
+    pub fn cache_stats(&self) -> Option<(usize, usize)> {
+        self.inner.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
+    }
+}

@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod bindings;
+mod capabilities;
+mod component;
+mod engine;
+mod error;
+mod host;
+mod metrics;
+mod state;
+mod stdio;
+
+pub use bindings::{Request, Response};
+pub use component::{Call, Component, ComponentKind, Run};
+pub use error::Error;
+pub use host::{Host, HostBuilder, Limits};
+pub use metrics::Metrics;
+
+/// The Wasmtime version mixio is built on, re-exported for custom host function types
+/// ([`HostBuilder::func_async`]).
+pub use wasmtime;

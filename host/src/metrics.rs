@@ -1,0 +1,156 @@
+//! Counters that prove what the host is doing, read with [`Host::metrics`](crate::Host::metrics).
+//!
+//! Concurrency is shown by counting, not by timing: a guest counts as *suspended* while one of
+//! its host calls is pending (its fiber is parked and the thread runs something else).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll};
+
+/// Live counters shared by a host and everything it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    suspended: AtomicUsize,
+    peak_suspended: AtomicUsize,
+    instances: AtomicUsize,
+    peak_instances: AtomicUsize,
+    calls: AtomicU64,
+    host_calls: AtomicU64,
+}
+
+/// A snapshot of a host's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Guests suspended right now in a pending host call.
+    pub suspended: usize,
+    /// The most guests suspended at the same moment since start (or the last reset).
+    pub peak_suspended: usize,
+    /// Guest instances (stores) alive right now.
+    pub instances: usize,
+    /// The most instances alive at the same moment since start (or the last reset).
+    pub peak_instances: usize,
+    /// Guest calls started (handler calls and command runs).
+    pub calls: u64,
+    /// Calls from guests into host functions that can wait.
+    pub host_calls: u64,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> Metrics {
+        Metrics {
+            suspended: self.suspended.load(Relaxed),
+            peak_suspended: self.peak_suspended.load(Relaxed),
+            instances: self.instances.load(Relaxed),
+            peak_instances: self.peak_instances.load(Relaxed),
+            calls: self.calls.load(Relaxed),
+            host_calls: self.host_calls.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn reset_peaks(&self) {
+        self.peak_suspended.store(self.suspended.load(Relaxed), Relaxed);
+        self.peak_instances.store(self.instances.load(Relaxed), Relaxed);
+    }
+
+    pub(crate) fn call_started(&self) {
+        self.calls.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn instance_created(&self) {
+        let now = self.instances.fetch_add(1, Relaxed) + 1;
+        self.peak_instances.fetch_max(now, Relaxed);
+    }
+
+    pub(crate) fn instance_dropped(&self) {
+        self.instances.fetch_sub(1, Relaxed);
+    }
+
+    fn suspend(&self) {
+        let now = self.suspended.fetch_add(1, Relaxed) + 1;
+        self.peak_suspended.fetch_max(now, Relaxed);
+    }
+
+    fn resume(&self) {
+        self.suspended.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Wraps the future of a host call so the guest counts as suspended while it is pending.
+/// Polling a ready future costs two branches; the counters are touched only on suspension.
+pub(crate) fn host_call<'a, F: Future>(counters: &'a Counters, future: F) -> HostCall<'a, F> {
+    counters.host_calls.fetch_add(1, Relaxed);
+    HostCall { counters, future, suspended: false }
+}
+
+pin_project_lite::pin_project! {
+    pub(crate) struct HostCall<'a, F> {
+        counters: &'a Counters,
+        #[pin]
+        future: F,
+        suspended: bool,
+    }
+
+    impl<F> PinnedDrop for HostCall<'_, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.suspended {
+                this.counters.resume();
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for HostCall<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.future.poll(cx) {
+            Poll::Ready(out) => {
+                if std::mem::take(this.suspended) {
+                    this.counters.resume();
+                }
+                Poll::Ready(out)
+            }
+            Poll::Pending => {
+                if !*this.suspended {
+                    *this.suspended = true;
+                    this.counters.suspend();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_pending_call_counts_until_it_completes_or_is_dropped() {
+        let c = Counters::default();
+        let ready = host_call(&c, async { 7 });
+        assert_eq!(ready.await, 7);
+        assert_eq!(c.snapshot().peak_suspended, 0, "a ready future never suspends");
+
+        let mut slow = Box::pin(host_call(&c, tokio::time::sleep(std::time::Duration::from_millis(5))));
+        assert!(futures_poll_once(slow.as_mut()).await.is_pending());
+        assert_eq!(c.snapshot().suspended, 1);
+        slow.await;
+        assert_eq!(c.snapshot().suspended, 0);
+
+        let mut dropped = Box::pin(host_call(&c, std::future::pending::<()>()));
+        assert!(futures_poll_once(dropped.as_mut()).await.is_pending());
+        assert_eq!(c.snapshot().suspended, 1);
+        drop(dropped);
+        let m = c.snapshot();
+        assert_eq!((m.suspended, m.peak_suspended, m.host_calls), (0, 1, 3));
+    }
+
+    async fn futures_poll_once<F: Future + Unpin>(mut f: F) -> Poll<F::Output> {
+        std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut f).poll(cx))).await
+    }
+}

@@ -1,0 +1,54 @@
+//! The data of one guest instance: what its host calls can reach. One is created per call and
+//! dropped with the call's `Store`, whatever way the call ends.
+
+use std::sync::Arc;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::metrics::Counters;
+use crate::stdio::GuestOutput;
+
+pub struct GuestState {
+    pub(crate) component: Arc<str>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// The guest's stderr when it goes to the log (not when inherited by `mixio run`).
+    pub(crate) stderr: Option<GuestOutput>,
+}
+
+impl GuestState {
+    pub(crate) fn new(
+        component: Arc<str>,
+        counters: Arc<Counters>,
+        wasi: WasiCtx,
+        limits: StoreLimits,
+        stderr: Option<GuestOutput>,
+    ) -> GuestState {
+        counters.instance_created();
+        GuestState { component, counters, wasi, table: ResourceTable::new(), limits, stderr }
+    }
+
+    /// What the guest wrote to stderr most recently (for error reports).
+    pub(crate) fn stderr_tail(&self) -> String {
+        self.stderr.as_ref().map(GuestOutput::finish).unwrap_or_default()
+    }
+}
+
+impl Drop for GuestState {
+    fn drop(&mut self) {
+        if let Some(stderr) = &self.stderr {
+            stderr.finish();
+        }
+        self.counters.instance_dropped();
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
