@@ -55,15 +55,6 @@ impl Request {
         self
     }
 
-    pub(crate) fn from_wit(r: wit::Request) -> Request {
-        Request {
-            method: r.method,
-            path_with_query: r.path_with_query,
-            headers: r.headers,
-            body: r.body,
-        }
-    }
-
     /// The method, upper-case: `GET`, `POST`, ...
     pub fn method(&self) -> &str {
         &self.method
@@ -208,8 +199,17 @@ impl Response {
         &self.body
     }
 
-    pub(crate) fn into_wit(self) -> wit::Response {
-        wit::Response { status: self.status, headers: self.headers, body: self.body }
+}
+
+impl From<wit::Request> for Request {
+    fn from(r: wit::Request) -> Request {
+        Request { method: r.method, path_with_query: r.path_with_query, headers: r.headers, body: r.body }
+    }
+}
+
+impl From<Response> for wit::Response {
+    fn from(r: Response) -> wit::Response {
+        wit::Response { status: r.status, headers: r.headers, body: r.body }
     }
 }
 

@@ -29,9 +29,26 @@ pub use error::Error;
 /// requests.
 pub use mixio_macros::handler;
 
-/// The bindings generated from mixio's WIT (`wit/` at the repository root). The modules above
-/// wrap them in plain Rust types; reach for these only for what the wrappers do not cover.
-#[doc(hidden)]
+/// The bindings generated from mixio's WIT (`wit/` at the repository root).
+///
+/// The modules above wrap them in plain Rust types. Reach for these to write a guest of a
+/// world of your own that includes mixio's: map mixio's interfaces onto these modules with
+/// `wit_bindgen::generate!`'s `with` option, and convert requests and responses with `From`:
+///
+/// ```ignore
+/// wit_bindgen::generate!({
+///     path: ["../../wit", "wit"],               // mixio's WIT, then yours
+///     world: "acme:plugin/plugin",              // includes mixio:io/handler
+///     with: {
+///         "mixio:io/types@0.1.0": mixio::bindings::mixio::io::types,
+///         "mixio:io/time@0.1.0": mixio::bindings::mixio::io::time,
+///         "mixio:io/log@0.1.0": mixio::bindings::mixio::io::log,
+///     },
+/// });
+/// ```
+///
+/// `guests/greeter-plugin` in the repository is a complete example.
+#[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -54,8 +71,6 @@ pub mod __private {
         request: WitRequest,
         handler: impl FnOnce(crate::http::Request) -> R,
     ) -> WitResponse {
-        handler(crate::http::Request::from_wit(request))
-            .into_response()
-            .into_wit()
+        handler(request.into()).into_response().into()
     }
 }

@@ -74,10 +74,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` selects them (default: `info`).
+/// Logs go to stderr; `RUST_LOG` selects them. By default the guest's own lines (its log calls,
+/// stdout and stderr) are shown, and of the host's only errors, since failures of the call are
+/// printed as the command's error anyway.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,mixio::guest=info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 

@@ -36,6 +36,12 @@ pub struct Component {
     inner: Arc<ComponentInner>,
 }
 
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component").field("name", &self.name()).field("kind", &self.kind()).finish()
+    }
+}
+
 struct ComponentInner {
     name: Arc<str>,
     host: Arc<HostInner>,
@@ -48,8 +54,13 @@ impl Component {
         let load_error = |reason: String| Error::Load { name: display.to_string(), reason };
         check_header(bytes).map_err(load_error)?;
         let inner = &host.inner;
+        let started = std::time::Instant::now();
+        let hits = || inner.cache.as_ref().map(|c| c.cache_hits());
+        let hits_before = hits();
         let component = wasmtime::component::Component::new(&inner.engine, bytes)
             .map_err(|e| load_error(format!("invalid component: {e:#}")))?;
+        let how = if hits() > hits_before { "loaded from the compiled-code cache" } else { "compiled" };
+        tracing::info!(component = %name, elapsed_ms = started.elapsed().as_millis() as u64, "{how}");
 
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(&inner.engine).map(|(name, _)| name.to_string()).collect();
@@ -77,7 +88,6 @@ impl Component {
             })?),
             false => None,
         };
-        tracing::debug!(component = %name, ?exports, "loaded");
         Ok(Component {
             inner: Arc::new(ComponentInner { name: name.into(), host: inner.clone(), handler, command }),
         })

@@ -103,6 +103,8 @@ impl Error {
                 return Error::Panic { component, message };
             }
         }
+        let trap = trap.to_string();
+        let trap = trap.strip_prefix("wasm trap: ").unwrap_or(&trap);
         let message = match stderr_tail.lines().rev().find(|l| !l.trim().is_empty()) {
             Some(last) => format!("{trap}; the guest's last stderr line: {}", last.trim()),
             None => trap.to_string(),

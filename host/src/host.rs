@@ -184,12 +184,18 @@ pub struct Host {
     pub(crate) inner: Arc<HostInner>,
 }
 
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("limits", &self.inner.limits).field("metrics", &self.metrics()).finish()
+    }
+}
+
 pub(crate) struct HostInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<GuestState>,
     pub(crate) limits: Limits,
     pub(crate) counters: Arc<Counters>,
-    cache: Option<Cache>,
+    pub(crate) cache: Option<Cache>,
     _ticker: EpochTicker,
 }
 

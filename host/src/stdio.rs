@@ -73,6 +73,10 @@ impl GuestOutput {
 
 impl Inner {
     fn emit(&mut self) {
+        if self.line.iter().all(u8::is_ascii_whitespace) {
+            self.line.clear();
+            return;
+        }
         let line = String::from_utf8_lossy(&self.line);
         let component = &*self.component;
         match self.stream {

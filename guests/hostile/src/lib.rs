@@ -1,0 +1,34 @@
+//! A guest that misbehaves on request, to prove the host survives it: `?do=<mode>`.
+//!
+//! | mode | what the guest does |
+//! |---|---|
+//! | `ok` (default) | answers `200 fine` |
+//! | `unreachable` | executes the wasm `unreachable` instruction (a trap) |
+//! | `panic` | panics with a message (Rust aborts: also a trap, with the message on stderr) |
+//! | `sleep-then-panic` | sleeps `?ms=` (default 50) on the host, then panics |
+
+use std::time::Duration;
+
+use mixio::http::{Request, Response};
+
+#[mixio::handler]
+fn handle(req: Request) -> Response {
+    match req.query_param("do").as_deref().unwrap_or("ok") {
+        "ok" => Response::text("fine\n"),
+        "unreachable" => trap(),
+        "panic" => panic!("boom: the guest gave up"),
+        "sleep-then-panic" => {
+            let ms = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(50);
+            mixio::time::sleep(Duration::from_millis(ms));
+            panic!("woke up and gave up after {ms} ms")
+        }
+        other => Response::error(400, &format!("unknown mode `{other}`")),
+    }
+}
+
+fn trap() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
+}

@@ -1,0 +1,106 @@
+//! The core claim: guests written as blocking code are suspended on host futures, so a single
+//! thread keeps a thousand of them waiting at once. Proven by counting in the host.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use mixio_host::{Error, Host, Request};
+use mixio_tests::guest;
+
+const GUESTS: usize = 1_000;
+
+#[test]
+fn a_thousand_sleeping_guests_are_suspended_at_once_on_one_thread() {
+    // A current-thread runtime: every guest runs on this one thread.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let host = Host::builder().max_instances(GUESTS as u32).build().unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+
+    let statuses = runtime.block_on(async {
+        let calls: Vec<_> = (0..GUESTS)
+            .map(|_| tokio::spawn(sleepy.call(Request::get("/?ms=200")).into_future()))
+            .collect();
+        let mut statuses = Vec::with_capacity(GUESTS);
+        for call in calls {
+            let response = call.await.unwrap().unwrap();
+            assert!(response.text().contains(r#""requested_ms":200"#), "{}", response.text());
+            statuses.push(response.status);
+        }
+        statuses
+    });
+
+    assert!(statuses.iter().all(|&s| s == 200));
+    let m = host.metrics();
+    assert_eq!(m.peak_suspended, GUESTS, "every guest was suspended in its sleep at the same moment");
+    assert_eq!(m.peak_instances, GUESTS);
+    assert_eq!((m.suspended, m.instances), (0, 0), "all instances were dropped afterwards");
+    assert_eq!(m.calls, GUESTS as u64);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_call_stops_the_guest_and_frees_its_instance() {
+    let host = Host::new().unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+
+    let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let call = tokio::spawn(
+        sleepy
+            .call(Request::get("/?ms=60000"))
+            .cancel_on(async move {
+                let _ = cancelled.await;
+            })
+            .into_future(),
+    );
+    wait_until(|| host.metrics().suspended == 1).await;
+    assert_eq!(host.metrics().instances, 1);
+    cancel.send(()).unwrap();
+
+    let error = call.await.unwrap().unwrap_err();
+    assert!(matches!(error, Error::Cancelled { ref component } if component == "sleepy"), "{error}");
+    let m = host.metrics();
+    assert_eq!((m.suspended, m.instances), (0, 0), "the sleep future and the store were dropped");
+
+    // The host carries on.
+    let response = sleepy.call(Request::get("/?ms=1")).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(host.metrics().instances, 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_a_call_mid_suspension_frees_its_instance() {
+    let host = Host::new().unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+
+    let call = tokio::spawn(sleepy.call(Request::get("/?ms=60000")).into_future());
+    wait_until(|| host.metrics().suspended == 1).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    let m = host.metrics();
+    assert_eq!((m.suspended, m.instances), (0, 0));
+    assert_eq!(sleepy.call(Request::get("/?ms=1")).await.unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_call_past_its_deadline_times_out() {
+    let host = Host::new().unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+
+    let error = sleepy
+        .call(Request::get("/?ms=60000"))
+        .timeout(Some(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(50)), "{error}");
+    assert_eq!(host.metrics().instances, 0);
+}
+
+/// Yields to the runtime until `cond` holds (the guests being waited for run on this thread).
+async fn wait_until(cond: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("condition not reached");
+}
