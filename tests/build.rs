@@ -41,10 +41,7 @@ fn main() {
     }
     let output = cargo.output().unwrap_or_else(|e| panic!("cannot run cargo to build the guests: {e}"));
     if !output.status.success() {
-        panic!(
-            "building the guests for {TARGET} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        panic!("building the guests for {TARGET} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
     let dir = target_dir.join(TARGET).join("release");
     println!("cargo:rustc-env=MIXIO_GUESTS_DIR={}", dir.display());
@@ -93,8 +90,17 @@ fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
             && (key.starts_with("CARGO_")
                 || matches!(
                     &*key,
-                    "RUSTFLAGS" | "RUSTC_WRAPPER" | "RUSTC_WORKSPACE_WRAPPER" | "TARGET" | "HOST" | "OUT_DIR"
-                        | "OPT_LEVEL" | "PROFILE" | "DEBUG" | "NUM_JOBS" | "RUSTDOC"
+                    "RUSTFLAGS"
+                        | "RUSTC_WRAPPER"
+                        | "RUSTC_WORKSPACE_WRAPPER"
+                        | "TARGET"
+                        | "HOST"
+                        | "OUT_DIR"
+                        | "OPT_LEVEL"
+                        | "PROFILE"
+                        | "DEBUG"
+                        | "NUM_JOBS"
+                        | "RUSTDOC"
                 ))
         {
             cmd.env_remove(&*key);

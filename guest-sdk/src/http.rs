@@ -67,16 +67,12 @@ impl Request {
 
     /// The path without the query string, e.g. `/orders`.
     pub fn path(&self) -> &str {
-        self.path_with_query
-            .split_once('?')
-            .map_or(&self.path_with_query, |(path, _)| path)
+        self.path_with_query.split_once('?').map_or(&self.path_with_query, |(path, _)| path)
     }
 
     /// The raw query string after `?`, or `""`.
     pub fn query(&self) -> &str {
-        self.path_with_query
-            .split_once('?')
-            .map_or("", |(_, query)| query)
+        self.path_with_query.split_once('?').map_or("", |(_, query)| query)
     }
 
     /// All `name=value` pairs of the query string, percent-decoded (`+` is a space).
@@ -93,10 +89,7 @@ impl Request {
 
     /// The first value of the query parameter `name`, percent-decoded.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        self.query_pairs()
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v)
+        self.query_pairs().into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
     /// All header fields.
@@ -144,17 +137,13 @@ impl Response {
 
     /// `200` with a `text/plain` body.
     pub fn text(body: impl Into<String>) -> Response {
-        Response::new(200)
-            .with_header("content-type", "text/plain; charset=utf-8")
-            .with_body(body.into())
+        Response::new(200).with_header("content-type", "text/plain; charset=utf-8").with_body(body.into())
     }
 
     /// `200` with `value` serialized as a JSON body; `500` if it cannot be serialized.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Response {
         match serde_json::to_vec(value) {
-            Ok(body) => Response::new(200)
-                .with_header("content-type", "application/json")
-                .with_body(body),
+            Ok(body) => Response::new(200).with_header("content-type", "application/json").with_body(body),
             Err(e) => Response::error(500, &Error::Json(e.to_string())),
         }
     }
@@ -198,7 +187,6 @@ impl Response {
     pub fn body(&self) -> &[u8] {
         &self.body
     }
-
 }
 
 impl From<wit::Request> for Request {

@@ -62,8 +62,8 @@ pub mod bindings {
 /// What `#[mixio::handler]` expands to refers to these; they are not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::bindings::exports::mixio::io::incoming_handler::Guest;
     pub use crate::bindings::export_handler;
+    pub use crate::bindings::exports::mixio::io::incoming_handler::Guest;
     pub use crate::bindings::mixio::io::types::{Request as WitRequest, Response as WitResponse};
 
     /// Runs the user's handler on one request and converts its answer.

@@ -61,18 +61,18 @@ macro_rules! __mixio_warn { ($($arg:tt)+) => { $crate::__mixio_log!(Warn, $($arg
 #[macro_export]
 macro_rules! __mixio_error { ($($arg:tt)+) => { $crate::__mixio_log!(Error, $($arg)+) }; }
 
-/// Logs at [`Level::Trace`], with `format!` syntax.
-#[doc(inline)]
-pub use crate::__mixio_trace as trace;
 /// Logs at [`Level::Debug`], with `format!` syntax.
 #[doc(inline)]
 pub use crate::__mixio_debug as debug;
-/// Logs at [`Level::Info`], with `format!` syntax.
-#[doc(inline)]
-pub use crate::__mixio_info as info;
-/// Logs at [`Level::Warn`], with `format!` syntax.
-#[doc(inline)]
-pub use crate::__mixio_warn as warn;
 /// Logs at [`Level::Error`], with `format!` syntax.
 #[doc(inline)]
 pub use crate::__mixio_error as error;
+/// Logs at [`Level::Info`], with `format!` syntax.
+#[doc(inline)]
+pub use crate::__mixio_info as info;
+/// Logs at [`Level::Trace`], with `format!` syntax.
+#[doc(inline)]
+pub use crate::__mixio_trace as trace;
+/// Logs at [`Level::Warn`], with `format!` syntax.
+#[doc(inline)]
+pub use crate::__mixio_warn as warn;

@@ -67,8 +67,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let usage = e.downcast_ref::<Error>().is_some_and(|e| matches!(e, Error::Load { .. } | Error::Unsupported { .. } | Error::Config(_)))
-                || e.downcast_ref::<UsageError>().is_some();
+            let usage = e.downcast_ref::<Error>().is_some_and(|e| {
+                matches!(e, Error::Load { .. } | Error::Unsupported { .. } | Error::Config(_))
+            }) || e.downcast_ref::<UsageError>().is_some();
             ExitCode::from(if usage { USAGE } else { 1 })
         }
     }
@@ -98,9 +99,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Call { component, method, path, headers, body, timeout } => {
             let request = request(method, path, &headers, body)?;
             let timeout = match timeout {
-                t if t == 0.0 => None,
+                0.0 => None,
                 t if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-                t => return Err(UsageError(format!("--timeout must be a positive number of seconds, got {t}")).into()),
+                t => {
+                    return Err(UsageError(format!(
+                        "--timeout must be a positive number of seconds, got {t}"
+                    ))
+                    .into());
+                }
             };
             let component = load(&component)?;
             let response = runtime.block_on(component.call(request).timeout(timeout).into_future())?;
@@ -115,7 +121,12 @@ fn load(path: &PathBuf) -> anyhow::Result<Component> {
     Ok(host.load(path)?)
 }
 
-fn request(method: String, path: String, headers: &[String], body: Option<String>) -> anyhow::Result<Request> {
+fn request(
+    method: String,
+    path: String,
+    headers: &[String],
+    body: Option<String>,
+) -> anyhow::Result<Request> {
     if !path.starts_with('/') {
         return Err(UsageError(format!("--path must start with `/`, got `{path}`")).into());
     }
@@ -131,7 +142,9 @@ fn request(method: String, path: String, headers: &[String], body: Option<String
     }
     if let Some(body) = body {
         let bytes = match body.strip_prefix('@') {
-            Some(file) => std::fs::read(file).with_context(|| format!("cannot read the body from `{file}`"))?,
+            Some(file) => {
+                std::fs::read(file).with_context(|| format!("cannot read the body from `{file}`"))?
+            }
             None => body.into_bytes(),
         };
         request = request.with_body(bytes);

@@ -73,21 +73,23 @@ impl Component {
             )));
         }
 
-        let pre = inner.linker.instantiate_pre(&component).map_err(|e| {
-            load_error(format!("it needs an import this host does not provide: {e:#}"))
-        })?;
+        let pre = inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_error(format!("it needs an import this host does not provide: {e:#}")))?;
         let handler = match has_handler {
             true => Some(HandlerPre::new(pre.clone()).map_err(|e| {
                 load_error(format!("its `{HANDLER_EXPORT}` export has the wrong type: {e:#}"))
             })?),
             false => None,
         };
-        let command = match has_command {
-            true => Some(CommandPre::new(pre).map_err(|e| {
-                load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"))
-            })?),
-            false => None,
-        };
+        let command =
+            match has_command {
+                true => Some(CommandPre::new(pre).map_err(|e| {
+                    load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"))
+                })?),
+                false => None,
+            };
         Ok(Component {
             inner: Arc::new(ComponentInner { name: name.into(), host: inner.clone(), handler, command }),
         })
@@ -110,12 +112,7 @@ impl Component {
     /// Calls the handler with `request` in a fresh instance. Await the returned [`Call`];
     /// set a deadline or a cancellation signal on it first if needed.
     pub fn call(&self, request: Request) -> Call {
-        Call {
-            component: self.clone(),
-            request,
-            timeout: self.inner.host.limits.timeout,
-            cancel: None,
-        }
+        Call { component: self.clone(), request, timeout: self.inner.host.limits.timeout, cancel: None }
     }
 
     /// Runs the command with `args` (the program name is prepended) in a fresh instance.
@@ -133,7 +130,8 @@ impl Component {
     fn new_store(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> Store<GuestState> {
         let host = &self.inner.host;
         let limits = StoreLimitsBuilder::new().memory_size(host.limits.max_memory).build();
-        let state = GuestState::new(self.inner.name.clone(), host.counters.clone(), wasi.build(), limits, stderr);
+        let state =
+            GuestState::new(self.inner.name.clone(), host.counters.clone(), wasi.build(), limits, stderr);
         let mut store = Store::new(&host.engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to the executor at every epoch tick: a busy guest cannot starve the others,
@@ -144,7 +142,12 @@ impl Component {
     }
 
     fn guest_error(&self, store: &Store<GuestState>, error: wasmtime::Error) -> Error {
-        let error = Error::from_guest(&self.inner.name, error, &store.data().stderr_tail(), self.inner.host.limits.max_instances);
+        let error = Error::from_guest(
+            &self.inner.name,
+            error,
+            &store.data().stderr_tail(),
+            self.inner.host.limits.max_instances,
+        );
         tracing::warn!(component = %self.inner.name, "{error}");
         error
     }
@@ -159,7 +162,8 @@ impl Component {
         self.inner.host.counters.call_started();
         let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
         let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
-        let mut store = self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr));
+        let mut store =
+            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr));
         let result = async {
             let handler = pre.instantiate_async(&mut store).await?;
             handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
@@ -339,11 +343,11 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
     }
     match bytes.get(4..8) {
         Some([0x0d, 0x00, 0x01, 0x00]) => Ok(()),
-        Some([0x01, 0x00, 0x00, 0x00]) => Err(
-            "it is a core WebAssembly module, not a component: build it for `wasm32-wasip2` \
+        Some([0x01, 0x00, 0x00, 0x00]) => {
+            Err("it is a core WebAssembly module, not a component: build it for `wasm32-wasip2` \
              (or wrap it with `wasm-tools component new`)"
-                .into(),
-        ),
+                .into())
+        }
         Some(other) => Err(format!("unsupported WebAssembly version or layer {other:02x?}")),
         None => Err("the file is truncated: it ends inside the WebAssembly header".into()),
     }

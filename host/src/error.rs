@@ -68,7 +68,9 @@ pub enum Error {
     },
 
     /// Every instance slot is in use.
-    #[error("no free instance slot for `{component}`: the host's limit of {limit} concurrent instances is reached")]
+    #[error(
+        "no free instance slot for `{component}`: the host's limit of {limit} concurrent instances is reached"
+    )]
     Busy {
         /// The component's name.
         component: String,
@@ -89,7 +91,12 @@ pub enum Error {
 impl Error {
     /// Turns a failure of instantiation or of a guest call into a typed error, using what the
     /// guest printed to stderr to recognise panics.
-    pub(crate) fn from_guest(component: &str, error: wasmtime::Error, stderr_tail: &str, limit: u32) -> Error {
+    pub(crate) fn from_guest(
+        component: &str,
+        error: wasmtime::Error,
+        stderr_tail: &str,
+        limit: u32,
+    ) -> Error {
         let component = component.to_string();
         if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return Error::Busy { component, limit };
@@ -98,10 +105,10 @@ impl Error {
             return Error::Host { component, message: format!("{error:#}") };
         };
         let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string());
-        if trap == wasmtime::Trap::UnreachableCodeReached {
-            if let Some(message) = panic_message(stderr_tail) {
-                return Error::Panic { component, message };
-            }
+        if trap == wasmtime::Trap::UnreachableCodeReached
+            && let Some(message) = panic_message(stderr_tail)
+        {
+            return Error::Panic { component, message };
         }
         let trap = trap.to_string();
         let trap = trap.strip_prefix("wasm trap: ").unwrap_or(&trap);
@@ -117,10 +124,7 @@ impl Error {
 /// `thread '<unnamed>' panicked at src/lib.rs:5:5:\nboom\nnote: run with ...`.
 fn panic_message(stderr: &str) -> Option<String> {
     let start = stderr.rfind("panicked at ")? + "panicked at ".len();
-    let text: Vec<&str> = stderr[start..]
-        .lines()
-        .take_while(|l| !l.starts_with("note: "))
-        .collect();
+    let text: Vec<&str> = stderr[start..].lines().take_while(|l| !l.starts_with("note: ")).collect();
     let (location, message) = text.split_first()?;
     let location = location.trim_end_matches(':');
     Some(format!("{} (at {location})", message.join("\n").trim()))

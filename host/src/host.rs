@@ -142,7 +142,10 @@ impl HostBuilder {
             return config("max_instances must be at least 1".into());
         }
         if l.max_memory < 64 << 10 {
-            return config(format!("max_memory must be at least one 64 KiB page, got {} bytes", l.max_memory));
+            return config(format!(
+                "max_memory must be at least one 64 KiB page, got {} bytes",
+                l.max_memory
+            ));
         }
         if l.max_wasm_stack < 64 << 10 {
             return config(format!("max_wasm_stack must be at least 64 KiB, got {} bytes", l.max_wasm_stack));
@@ -202,7 +205,11 @@ pub(crate) struct HostInner {
 impl Host {
     /// A builder with default [`Limits`] and the default compiled-code cache.
     pub fn builder() -> HostBuilder {
-        HostBuilder { limits: Limits::default(), cache_dir: engine::default_cache_dir(), extensions: Vec::new() }
+        HostBuilder {
+            limits: Limits::default(),
+            cache_dir: engine::default_cache_dir(),
+            extensions: Vec::new(),
+        }
     }
 
     /// A host with every default.
@@ -216,7 +223,8 @@ impl Host {
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Component, Error> {
         let path = path.as_ref();
         let display = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
         let name = path.file_stem().map_or_else(|| display.clone(), |s| s.to_string_lossy().into_owned());
         Component::load(self, &display, name, &bytes)
     }

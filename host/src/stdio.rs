@@ -33,12 +33,7 @@ struct Inner {
 
 impl GuestOutput {
     pub(crate) fn new(component: Arc<str>, stream: Stream) -> GuestOutput {
-        GuestOutput(Arc::new(Mutex::new(Inner {
-            component,
-            stream,
-            line: Vec::new(),
-            tail: Vec::new(),
-        })))
+        GuestOutput(Arc::new(Mutex::new(Inner { component, stream, line: Vec::new(), tail: Vec::new() })))
     }
 
     fn write_bytes(&self, mut bytes: &[u8]) {
@@ -124,7 +119,11 @@ impl Pollable for GuestOutput {
 }
 
 impl tokio::io::AsyncWrite for GuestOutput {
-    fn poll_write(self: std::pin::Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.write_bytes(buf);
         Poll::Ready(Ok(buf.len()))
     }

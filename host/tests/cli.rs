@@ -32,16 +32,24 @@ fn call_prints_the_response() {
     let hello = guest("hello");
     let out = mixio(&["call", hello.to_str().unwrap(), "--path", "/?name=ada"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        "HTTP/1.1 200 OK\ncontent-type: text/plain; charset=utf-8\n\nhello, ada!\n"
-    );
+    assert_eq!(stdout(&out), "HTTP/1.1 200 OK\ncontent-type: text/plain; charset=utf-8\n\nhello, ada!\n");
 }
 
 #[test]
 fn call_sends_method_headers_and_body() {
     let sleepy = guest("sleepy");
-    let out = mixio(&["call", sleepy.to_str().unwrap(), "-X", "POST", "--path", "/?ms=1", "-H", "x-a: b", "--body", "{}"]);
+    let out = mixio(&[
+        "call",
+        sleepy.to_str().unwrap(),
+        "-X",
+        "POST",
+        "--path",
+        "/?ms=1",
+        "-H",
+        "x-a: b",
+        "--body",
+        "{}",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(r#""requested_ms":1"#), "{}", stdout(&out));
 }
@@ -60,9 +68,14 @@ fn a_guest_failure_exits_1_with_one_error_line() {
     let hostile = guest("hostile");
     let out = mixio(&["call", hostile.to_str().unwrap(), "--path", "/?do=panic"]);
     assert_eq!(out.status.code(), Some(1));
-    let errors: Vec<_> = stderr(&out).lines().filter(|l| l.starts_with("error: ")).map(String::from).collect();
+    let errors: Vec<_> =
+        stderr(&out).lines().filter(|l| l.starts_with("error: ")).map(String::from).collect();
     assert_eq!(errors.len(), 1, "{}", stderr(&out));
-    assert!(errors[0].starts_with("error: guest `hostile` panicked: boom: the guest gave up"), "{}", errors[0]);
+    assert!(
+        errors[0].starts_with("error: guest `hostile` panicked: boom: the guest gave up"),
+        "{}",
+        errors[0]
+    );
 }
 
 #[test]
@@ -127,7 +140,9 @@ fn a_second_start_loads_the_compiled_component_from_the_cache() {
     let hello = guest("hello");
     let run = || {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mixio"));
-        cmd.args(["call", hello.to_str().unwrap()]).env("MIXIO_CACHE_DIR", &cache).env("RUST_LOG", "mixio_host=info");
+        cmd.args(["call", hello.to_str().unwrap()])
+            .env("MIXIO_CACHE_DIR", &cache)
+            .env("RUST_LOG", "mixio_host=info");
         let out = cmd.output().unwrap();
         assert!(out.status.success());
         stderr(&out)

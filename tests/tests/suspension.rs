@@ -17,9 +17,8 @@ fn a_thousand_sleeping_guests_are_suspended_at_once_on_one_thread() {
     let sleepy = host.load(guest("sleepy")).unwrap();
 
     let statuses = runtime.block_on(async {
-        let calls: Vec<_> = (0..GUESTS)
-            .map(|_| tokio::spawn(sleepy.call(Request::get("/?ms=200")).into_future()))
-            .collect();
+        let calls: Vec<_> =
+            (0..GUESTS).map(|_| tokio::spawn(sleepy.call(Request::get("/?ms=200")).into_future())).collect();
         let mut statuses = Vec::with_capacity(GUESTS);
         for call in calls {
             let response = call.await.unwrap().unwrap();
@@ -85,12 +84,12 @@ async fn a_call_past_its_deadline_times_out() {
     let host = Host::new().unwrap();
     let sleepy = host.load(guest("sleepy")).unwrap();
 
-    let error = sleepy
-        .call(Request::get("/?ms=60000"))
-        .timeout(Some(Duration::from_millis(50)))
-        .await
-        .unwrap_err();
-    assert!(matches!(error, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(50)), "{error}");
+    let error =
+        sleepy.call(Request::get("/?ms=60000")).timeout(Some(Duration::from_millis(50))).await.unwrap_err();
+    assert!(
+        matches!(error, Error::Timeout { timeout, .. } if timeout == Duration::from_millis(50)),
+        "{error}"
+    );
     assert_eq!(host.metrics().instances, 0);
 }
 

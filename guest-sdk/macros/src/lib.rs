@@ -61,7 +61,5 @@ fn handler_name(item: TokenStream) -> Result<String, &'static str> {
 }
 
 fn compile_error(msg: &str) -> TokenStream {
-    format!("::core::compile_error!({msg:?});")
-        .parse()
-        .expect("compile_error! invocation is valid Rust")
+    format!("::core::compile_error!({msg:?});").parse().expect("compile_error! invocation is valid Rust")
 }

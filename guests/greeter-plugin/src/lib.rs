@@ -19,7 +19,9 @@ wit_bindgen::generate!({
 struct Plugin;
 
 impl exports::mixio::io::incoming_handler::Guest for Plugin {
-    fn handle(request: mixio::bindings::mixio::io::types::Request) -> mixio::bindings::mixio::io::types::Response {
+    fn handle(
+        request: mixio::bindings::mixio::io::types::Request,
+    ) -> mixio::bindings::mixio::io::types::Response {
         let req = Request::from(request);
         let name = req.query_param("name").unwrap_or_else(|| "stranger".into());
         let greeting = acme::plugin::greeter::greet(&name);
