@@ -36,15 +36,17 @@ pub use mixio_macros::handler;
 /// `wit_bindgen::generate!`'s `with` option, and convert requests and responses with `From`:
 ///
 /// ```ignore
-/// wit_bindgen::generate!({
-///     path: ["../../wit", "wit"],               // mixio's WIT, then yours
-///     world: "acme:plugin/plugin",              // includes mixio:io/handler
-///     with: {
-///         "mixio:io/types@0.1.0": mixio::bindings::mixio::io::types,
-///         "mixio:io/time@0.1.0": mixio::bindings::mixio::io::time,
-///         "mixio:io/log@0.1.0": mixio::bindings::mixio::io::log,
-///     },
-/// });
+/// mod bindings {
+///     wit_bindgen::generate!({
+///         path: ["../../wit", "wit"],               // mixio's WIT, then yours
+///         world: "acme:plugin/plugin",              // includes mixio:io/handler
+///         with: {
+///             "mixio:io/types@0.1.0": ::mixio::bindings::mixio::io::types,
+///             "mixio:io/log@0.1.0": ::mixio::bindings::mixio::io::log,
+///         },
+///         generate_all,                             // the interfaces not mapped above
+///     });
+/// }
 /// ```
 ///
 /// `guests/greeter-plugin` in the repository is a complete example.

@@ -11,9 +11,16 @@ wasmtime::component::bindgen!({
         "mixio:io/time.now": tracing,
         "mixio:io/time.monotonic-now": tracing,
         "mixio:io/log.log": tracing,
-        default: async | tracing,
+        // Not traced by bindgen: its results are configuration values, which may be secrets.
+        "mixio:io/config.get": trappable,
+        default: async | trappable | tracing,
+    },
+    with: {
+        "mixio:io/kv.store": crate::capabilities::kv::OpenStore,
+        "mixio:io/sql.connection": crate::capabilities::sql::OpenConnection,
     },
     exports: { default: async },
+    additional_derives: [PartialEq],
 });
 
 pub use mixio::io::types::{Request, Response};

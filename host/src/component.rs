@@ -13,6 +13,7 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use crate::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
+use crate::capabilities::{ComponentCaps, Grants};
 use crate::error::Error;
 use crate::host::{Host, HostInner};
 use crate::state::GuestState;
@@ -45,13 +46,21 @@ impl std::fmt::Debug for Component {
 struct ComponentInner {
     name: Arc<str>,
     host: Arc<HostInner>,
+    caps: Arc<ComponentCaps>,
     handler: Option<HandlerPre<GuestState>>,
     command: Option<CommandPre<GuestState>>,
 }
 
 impl Component {
-    pub(crate) fn load(host: &Host, display: &str, name: String, bytes: &[u8]) -> Result<Component, Error> {
+    pub(crate) fn load(
+        host: &Host,
+        display: &str,
+        name: String,
+        bytes: &[u8],
+        grants: &Grants,
+    ) -> Result<Component, Error> {
         let load_error = |reason: String| Error::Load { name: display.to_string(), reason };
+        let caps = Arc::new(ComponentCaps::resolve(&name, grants, &host.inner.backends)?);
         check_header(bytes).map_err(load_error)?;
         let inner = &host.inner;
         let started = std::time::Instant::now();
@@ -91,7 +100,13 @@ impl Component {
                 false => None,
             };
         Ok(Component {
-            inner: Arc::new(ComponentInner { name: name.into(), host: inner.clone(), handler, command }),
+            inner: Arc::new(ComponentInner {
+                name: name.into(),
+                host: inner.clone(),
+                caps,
+                handler,
+                command,
+            }),
         })
     }
 
@@ -130,8 +145,14 @@ impl Component {
     fn new_store(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> Store<GuestState> {
         let host = &self.inner.host;
         let limits = StoreLimitsBuilder::new().memory_size(host.limits.max_memory).build();
-        let state =
-            GuestState::new(self.inner.name.clone(), host.counters.clone(), wasi.build(), limits, stderr);
+        let state = GuestState::new(
+            self.inner.name.clone(),
+            host.counters.clone(),
+            self.inner.caps.clone(),
+            wasi.build(),
+            limits,
+            stderr,
+        );
         let mut store = Store::new(&host.engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to the executor at every epoch tick: a busy guest cannot starve the others,

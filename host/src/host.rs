@@ -10,6 +10,7 @@ use tracing::Instrument;
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
 use wasmtime::{Cache, Engine};
 
+use crate::capabilities::{Backends, Grants};
 use crate::component::Component;
 use crate::engine::{self, EpochTicker};
 use crate::error::Error;
@@ -51,6 +52,8 @@ pub struct HostBuilder {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     extensions: Vec<Extension>,
+    kv_stores: Vec<(String, String)>,
+    sql_databases: Vec<(String, String)>,
 }
 
 impl HostBuilder {
@@ -88,6 +91,23 @@ impl HostBuilder {
     /// `$XDG_CACHE_HOME/mixio`, else `~/.cache/mixio`); `None` compiles every load afresh.
     pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.cache_dir = dir;
+        self
+    }
+
+    /// Configures the key-value store `name`, which components granted it
+    /// ([`Grants::kv`](crate::Grants::kv)) may open. `url` is `memory` (this process only),
+    /// `sqlite:PATH` (a file; keys survive restarts) or `redis://HOST:PORT[/DB]` (shared by
+    /// every host using that server).
+    pub fn kv_store(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.kv_stores.push((name.into(), url.into()));
+        self
+    }
+
+    /// Configures the SQL database `name`, which components granted it
+    /// ([`Grants::sql`](crate::Grants::sql)) may open. `url` is `sqlite:PATH` (a file, created
+    /// if missing) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?pool_size=N]`.
+    pub fn sql_database(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
+        self.sql_databases.push((name.into(), url.into()));
         self
     }
 
@@ -150,6 +170,13 @@ impl HostBuilder {
         if l.max_wasm_stack < 64 << 10 {
             return config(format!("max_wasm_stack must be at least 64 KiB, got {} bytes", l.max_wasm_stack));
         }
+        let mut backends = Backends::default();
+        for (name, url) in &self.kv_stores {
+            backends.add_kv(name, url)?;
+        }
+        for (name, url) in &self.sql_databases {
+            backends.add_sql(name, url)?;
+        }
         let cache = match self.cache_dir {
             Some(dir) => Some(engine::cache(dir.clone()).map_err(|e| {
                 Error::Config(format!("cannot use cache directory `{}`: {e:#}", dir.display()))
@@ -171,6 +198,7 @@ impl HostBuilder {
                 linker,
                 limits: self.limits,
                 counters: Arc::default(),
+                backends,
                 cache,
                 _ticker: ticker,
             }),
@@ -198,6 +226,7 @@ pub(crate) struct HostInner {
     pub(crate) linker: Linker<GuestState>,
     pub(crate) limits: Limits,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) backends: Backends,
     pub(crate) cache: Option<Cache>,
     _ticker: EpochTicker,
 }
@@ -209,6 +238,8 @@ impl Host {
             limits: Limits::default(),
             cache_dir: engine::default_cache_dir(),
             extensions: Vec::new(),
+            kv_stores: Vec::new(),
+            sql_databases: Vec::new(),
         }
     }
 
@@ -218,20 +249,31 @@ impl Host {
     }
 
     /// Loads (compiling, or reading from the cache) and pre-instantiates the component at
-    /// `path`. Compilation is CPU-bound: in an async context call this from
+    /// `path`, with no [`Grants`]. Compilation is CPU-bound: in an async context call this from
     /// `tokio::task::spawn_blocking` if other tasks must keep running meanwhile.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Component, Error> {
+        self.load_with(path, &Grants::default())
+    }
+
+    /// Like [`Host::load`], granting the component what `grants` lists.
+    pub fn load_with(&self, path: impl AsRef<Path>, grants: &Grants) -> Result<Component, Error> {
         let path = path.as_ref();
         let display = path.display().to_string();
         let bytes =
             std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
         let name = path.file_stem().map_or_else(|| display.clone(), |s| s.to_string_lossy().into_owned());
-        Component::load(self, &display, name, &bytes)
+        Component::load(self, &display, name, &bytes, grants)
     }
 
     /// Loads a component from `bytes`; `name` tags its log lines and errors.
-    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Component, Error> {
-        Component::load(self, name, name.to_string(), bytes)
+    pub fn load_bytes(&self, name: &str, bytes: &[u8], grants: &Grants) -> Result<Component, Error> {
+        Component::load(self, name, name.to_string(), bytes, grants)
+    }
+
+    /// Checks that every configured backend answers (a server that is down is an error naming
+    /// its key). Call it at start-up to fail early; it is also a readiness check.
+    pub async fn connect(&self) -> Result<(), Error> {
+        self.inner.backends.ping().await
     }
 
     /// The host's limits.

@@ -2,16 +2,18 @@
 #![deny(missing_docs)]
 
 mod bindings;
-mod capabilities;
+pub mod capabilities;
 mod component;
 mod engine;
 mod error;
 mod host;
 mod metrics;
+mod sqlite;
 mod state;
 mod stdio;
 
 pub use bindings::{Request, Response};
+pub use capabilities::Grants;
 pub use component::{Call, Component, ComponentKind, Run};
 pub use error::Error;
 pub use host::{Host, HostBuilder, Limits};

@@ -7,12 +7,16 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::capabilities::ComponentCaps;
 use crate::metrics::Counters;
 use crate::stdio::GuestOutput;
 
 pub struct GuestState {
     pub(crate) component: Arc<str>,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) caps: Arc<ComponentCaps>,
+    pub(crate) open_kv_stores: usize,
+    pub(crate) open_sql_connections: usize,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
@@ -24,12 +28,23 @@ impl GuestState {
     pub(crate) fn new(
         component: Arc<str>,
         counters: Arc<Counters>,
+        caps: Arc<ComponentCaps>,
         wasi: WasiCtx,
         limits: StoreLimits,
         stderr: Option<GuestOutput>,
     ) -> GuestState {
         counters.instance_created();
-        GuestState { component, counters, wasi, table: ResourceTable::new(), limits, stderr }
+        GuestState {
+            component,
+            counters,
+            caps,
+            open_kv_stores: 0,
+            open_sql_connections: 0,
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            stderr,
+        }
     }
 
     /// What the guest wrote to stderr most recently (for error reports).

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod services;
+
 /// The directory holding the guests' `.wasm` files.
 pub const GUESTS_DIR: &str = env!("MIXIO_GUESTS_DIR");
 

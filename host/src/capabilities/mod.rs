@@ -1,18 +1,207 @@
-//! The I/O a guest can do, one module per WIT interface. Each implements the host side of its
-//! interface on [`GuestState`](crate::state::GuestState); every call that can wait goes through
-//! [`host_call`](crate::metrics::host_call) so suspended guests are counted.
+//! The I/O a guest can do, one module per WIT interface, and the configuration model they
+//! share.
+//!
+//! The host configures **backends** by name ([`HostBuilder::kv_store`],
+//! [`HostBuilder::sql_database`]); each component is given [`Grants`] at load: which of those
+//! names it may open, which hosts it may reach, its configuration variables. Every import
+//! checks the grant at the boundary, before touching a backend, and every call that can wait
+//! goes through [`host_call`](crate::metrics::host_call) so suspended guests are counted.
+//!
+//! [`HostBuilder::kv_store`]: crate::HostBuilder::kv_store
+//! [`HostBuilder::sql_database`]: crate::HostBuilder::sql_database
 
+pub mod config;
+pub mod kv;
 mod log;
+pub mod sql;
 mod time;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings;
+use crate::error::Error;
 use crate::state::GuestState;
 
 /// Adds every mixio interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    bindings::mixio::io::time::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |s| s)?;
-    bindings::mixio::io::log::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |s| s)?;
+    type Data = HasSelf<GuestState>;
+    bindings::mixio::io::time::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::log::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::config::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::kv::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::sql::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     Ok(())
+}
+
+/// What one component may use, given at load ([`Host::load_with`](crate::Host::load_with)).
+/// Everything not granted is refused with an `access-denied` error.
+///
+/// ```
+/// let grants = mixio_host::Grants::new()
+///     .kv("default")
+///     .namespace("shop")
+///     .config("kitchen_url", "http://127.0.0.1:3000/kitchen");
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Grants {
+    /// Key-value stores (names configured on the host) the component may open.
+    pub kv: Vec<String>,
+    /// SQL databases (names configured on the host) the component may open.
+    pub sql: Vec<String>,
+    /// The namespace of the component's keys and topics; components with the same namespace
+    /// share them. Default: the component's name.
+    pub namespace: Option<String>,
+    /// Configuration variables. A variable is overridden by the environment variable
+    /// `MIXIO_CONFIG_<NAME>` (upper-case, other characters as `_`) when that is set.
+    pub config: BTreeMap<String, String>,
+}
+
+impl Grants {
+    /// No grants: time and log only.
+    pub fn new() -> Grants {
+        Grants::default()
+    }
+
+    /// Grants the key-value store `name`.
+    pub fn kv(mut self, name: impl Into<String>) -> Grants {
+        self.kv.push(name.into());
+        self
+    }
+
+    /// Grants the SQL database `name`.
+    pub fn sql(mut self, name: impl Into<String>) -> Grants {
+        self.sql.push(name.into());
+        self
+    }
+
+    /// Sets the namespace (see [`Grants::namespace`](#structfield.namespace)).
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Grants {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets configuration variable `name`.
+    pub fn config(mut self, name: impl Into<String>, value: impl Into<String>) -> Grants {
+        self.config.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// The backends a host has configured, by name.
+#[derive(Default)]
+pub(crate) struct Backends {
+    pub(crate) kv: HashMap<String, Arc<dyn kv::KvBackend>>,
+    pub(crate) sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
+}
+
+impl Backends {
+    /// Creates the SQL database `name` from its URL.
+    pub(crate) fn add_sql(&mut self, name: &str, url: &str) -> Result<(), Error> {
+        let bad = |reason: String| Error::Config(format!("sql.{name} = {:?}: {reason}", redact(url)));
+        let backend: Arc<dyn sql::SqlBackend> = if let Some(path) = url.strip_prefix("sqlite:") {
+            Arc::new(sql::SqliteDb::open(Path::new(path), SQLITE_POOL).map_err(bad)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(sql::PostgresDb::new(url).map_err(bad)?)
+        } else {
+            return Err(bad("unknown backend; use `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`".into()));
+        };
+        self.sql.insert(name.to_string(), backend);
+        Ok(())
+    }
+
+    /// Creates the key-value store `name` from its URL.
+    pub(crate) fn add_kv(&mut self, name: &str, url: &str) -> Result<(), Error> {
+        let bad = |reason: String| Error::Config(format!("kv.{name} = {:?}: {reason}", redact(url)));
+        let backend: Arc<dyn kv::KvBackend> = if url == "memory" {
+            Arc::new(kv::MemoryKv::default())
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            Arc::new(kv::SqliteKv::open(Path::new(path)).map_err(bad)?)
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Arc::new(kv::RedisKv::new(url).map_err(bad)?)
+        } else {
+            return Err(bad("unknown backend; use `memory`, `sqlite:PATH` or `redis://HOST:PORT`".into()));
+        };
+        self.kv.insert(name.to_string(), backend);
+        Ok(())
+    }
+
+    /// Checks that every backend answers.
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        for (name, kv) in &self.kv {
+            kv.ping().await.map_err(|e| Error::Config(format!("kv.{name}: {e}")))?;
+        }
+        for (name, db) in &self.sql {
+            db.ping().await.map_err(|e| Error::Config(format!("sql.{name}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// A component's grants resolved against the host's backends, at load.
+pub(crate) struct ComponentCaps {
+    pub(crate) namespace: String,
+    kv: HashMap<String, Arc<dyn kv::KvBackend>>,
+    sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
+    pub(crate) config: BTreeMap<String, String>,
+}
+
+impl ComponentCaps {
+    pub(crate) fn resolve(
+        component: &str,
+        grants: &Grants,
+        backends: &Backends,
+    ) -> Result<ComponentCaps, Error> {
+        let mut kv = HashMap::new();
+        for name in &grants.kv {
+            let backend = backends.kv.get(name).ok_or_else(|| {
+                Error::Config(format!(
+                    "component `{component}` is granted kv store `{name}`, which the host does not configure"
+                ))
+            })?;
+            kv.insert(name.clone(), backend.clone());
+        }
+        let mut sql = HashMap::new();
+        for name in &grants.sql {
+            let backend = backends.sql.get(name).ok_or_else(|| {
+                Error::Config(format!("component `{component}` is granted sql database `{name}`, which the host does not configure"))
+            })?;
+            sql.insert(name.clone(), backend.clone());
+        }
+        let namespace = grants.namespace.clone().unwrap_or_else(|| component.to_string());
+        let namespace = namespace
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
+            .collect();
+        Ok(ComponentCaps { namespace, kv, sql, config: config::resolve(&grants.config) })
+    }
+
+    pub(crate) fn kv_store(&self, name: &str) -> Option<Arc<dyn kv::KvBackend>> {
+        self.kv.get(name).cloned()
+    }
+
+    pub(crate) fn sql_database(&self, name: &str) -> Option<Arc<dyn sql::SqlBackend>> {
+        self.sql.get(name).cloned()
+    }
+}
+
+/// Connections of a SQLite database's pool.
+const SQLITE_POOL: usize = 8;
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

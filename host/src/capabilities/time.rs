@@ -11,8 +11,9 @@ use crate::state::GuestState;
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 impl Host for GuestState {
-    async fn sleep(&mut self, duration: u64) {
+    async fn sleep(&mut self, duration: u64) -> wasmtime::Result<()> {
         host_call(&self.counters, tokio::time::sleep(Duration::from_nanos(duration))).await;
+        Ok(())
     }
 
     fn now(&mut self) -> Datetime {

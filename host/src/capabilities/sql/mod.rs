@@ -1,0 +1,189 @@
+//! `mixio:io/sql`: the WIT host implementation, with the access check (only granted
+//! databases), transaction state, and per-instance limits.
+//!
+//! Outside a transaction each statement borrows a pooled connection for its duration only;
+//! `begin` holds one until `commit` or `rollback`. A transaction still open when the guest's
+//! instance is dropped (the call returned, trapped, timed out or was cancelled) is rolled back.
+
+mod backend;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+
+pub use backend::{MAX_RESULT_BYTES, SqlBackend, SqlConnection, SqlError};
+pub use postgres::PostgresDb;
+pub use sqlite::SqliteDb;
+
+use crate::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
+use crate::metrics::host_call;
+use crate::state::GuestState;
+
+/// Longest statement a guest may send, in bytes.
+pub const MAX_STATEMENT: usize = 1 << 20;
+/// Most parameters of one statement.
+pub const MAX_PARAMS: usize = 32_767;
+/// Connections (handles) one instance may have open at once.
+pub const MAX_OPEN_CONNECTIONS: usize = 16;
+
+/// An open connection handle: its database, and the connection held by an open transaction.
+pub struct OpenConnection {
+    db: Arc<dyn SqlBackend>,
+    transaction: Option<Box<dyn SqlConnection>>,
+}
+
+impl From<SqlError> for Error {
+    fn from(e: SqlError) -> Error {
+        match e {
+            SqlError::InvalidQuery(m) => Error::InvalidQuery(m),
+            SqlError::Constraint(m) => Error::ConstraintViolation(m),
+            SqlError::Backend(m) => Error::Backend(m),
+        }
+    }
+}
+
+fn check(statement: &str, params: &[Value]) -> Result<(), Error> {
+    if statement.len() > MAX_STATEMENT {
+        return Err(Error::InvalidQuery(format!("the statement exceeds {MAX_STATEMENT} bytes")));
+    }
+    if params.len() > MAX_PARAMS {
+        return Err(Error::InvalidQuery(format!("more than {MAX_PARAMS} parameters")));
+    }
+    Ok(())
+}
+
+/// Which statement method to run.
+enum Op {
+    Execute,
+    Query,
+}
+
+enum Outcome {
+    Changed(u64),
+    Rows(Rows),
+}
+
+impl GuestState {
+    /// Runs a statement on the transaction's connection, or on one borrowed from the pool.
+    async fn run_statement(
+        &mut self,
+        handle: &Resource<OpenConnection>,
+        op: Op,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Outcome, Error>> {
+        if let Err(e) = check(&statement, &params) {
+            return Ok(Err(e));
+        }
+        let counters = self.counters.clone();
+        let conn = self.table.get_mut(handle)?;
+        let db = conn.db.clone();
+        let work = async {
+            let mut pooled;
+            let c: &mut dyn SqlConnection = match conn.transaction.as_mut() {
+                Some(tx) => tx.as_mut(),
+                None => {
+                    pooled = db.connection().await?;
+                    pooled.as_mut()
+                }
+            };
+            match op {
+                Op::Execute => c.execute(&statement, &params).await.map(Outcome::Changed),
+                Op::Query => c.query(&statement, &params).await.map(Outcome::Rows),
+            }
+        };
+        Ok(host_call(&counters, work).await.map_err(Error::from))
+    }
+}
+
+impl Host for GuestState {}
+
+impl HostConnection for GuestState {
+    async fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+        let Some(db) = self.caps.sql_database(&name) else {
+            return Ok(Err(Error::AccessDenied(format!(
+                "sql database `{name}` is not granted to component `{}`",
+                self.component
+            ))));
+        };
+        if self.open_sql_connections >= MAX_OPEN_CONNECTIONS {
+            return Ok(Err(Error::Backend(format!(
+                "too many open sql connections (the limit is {MAX_OPEN_CONNECTIONS})"
+            ))));
+        }
+        let handle = self.table.push(OpenConnection { db, transaction: None })?;
+        self.open_sql_connections += 1;
+        Ok(Ok(handle))
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<OpenConnection>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, Error>> {
+        Ok(self.run_statement(&conn, Op::Execute, statement, params).await?.map(|o| match o {
+            Outcome::Changed(n) => n,
+            Outcome::Rows(_) => 0,
+        }))
+    }
+
+    async fn query(
+        &mut self,
+        conn: Resource<OpenConnection>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, Error>> {
+        Ok(self.run_statement(&conn, Op::Query, statement, params).await?.map(|o| match o {
+            Outcome::Rows(rows) => rows,
+            Outcome::Changed(_) => Rows { columns: Vec::new(), rows: Vec::new() },
+        }))
+    }
+
+    async fn begin(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
+        let counters = self.counters.clone();
+        let conn = self.table.get_mut(&conn)?;
+        if conn.transaction.is_some() {
+            return Ok(Err(Error::TransactionState("a transaction is already open".into())));
+        }
+        let db = conn.db.clone();
+        let begun = host_call(&counters, async {
+            let mut c = db.connection().await?;
+            c.begin().await?;
+            Ok::<_, SqlError>(c)
+        })
+        .await;
+        Ok(match begun {
+            Ok(c) => {
+                conn.transaction = Some(c);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    async fn commit(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
+        let counters = self.counters.clone();
+        let Some(mut tx) = self.table.get_mut(&conn)?.transaction.take() else {
+            return Ok(Err(Error::TransactionState("commit without begin".into())));
+        };
+        Ok(host_call(&counters, tx.commit()).await.map_err(Error::from))
+    }
+
+    async fn rollback(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
+        let counters = self.counters.clone();
+        let Some(mut tx) = self.table.get_mut(&conn)?.transaction.take() else {
+            return Ok(Err(Error::TransactionState("rollback without begin".into())));
+        };
+        Ok(host_call(&counters, tx.rollback()).await.map_err(Error::from))
+    }
+
+    async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
+        // Dropping an open transaction's connection rolls it back.
+        self.table.delete(conn)?;
+        self.open_sql_connections -= 1;
+        Ok(())
+    }
+}
