@@ -1,8 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod http;
+pub mod kv;
 pub mod log;
+pub mod sql;
 pub mod time;
 
 mod error;
@@ -58,6 +61,7 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "export_handler",
         default_bindings_module: "mixio::bindings",
+        additional_derives: [PartialEq],
     });
 }
 

@@ -6,6 +6,7 @@
 //! | `unreachable` | executes the wasm `unreachable` instruction (a trap) |
 //! | `panic` | panics with a message (Rust aborts: also a trap, with the message on stderr) |
 //! | `sleep-then-panic` | sleeps `?ms=` (default 50) on the host, then panics |
+//! | `trap-in-transaction` | begins a transaction on SQL database `default`, inserts `?title=` into `hostile_tx`, then traps without committing |
 
 use std::time::Duration;
 
@@ -21,6 +22,15 @@ fn handle(req: Request) -> Response {
             let ms = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(50);
             mixio::time::sleep(Duration::from_millis(ms));
             panic!("woke up and gave up after {ms} ms")
+        }
+        "trap-in-transaction" => {
+            let title = req.query_param("title").unwrap_or_default();
+            let db = mixio::sql::Connection::open("default").expect("sql database `default`");
+            db.execute("CREATE TABLE IF NOT EXISTS hostile_tx (title TEXT NOT NULL)", &[]).expect("create");
+            db.begin().expect("begin");
+            db.execute("INSERT INTO hostile_tx (title) VALUES ($1)", mixio::sql::params![title])
+                .expect("insert");
+            trap()
         }
         other => Response::error(400, &format!("unknown mode `{other}`")),
     }

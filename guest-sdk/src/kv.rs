@@ -1,0 +1,97 @@
+//! Key-value stores: plain blocking calls; the host suspends the guest while the backend
+//! (in-memory, SQLite or Redis, as the host configures) answers.
+//!
+//! ```no_run
+//! let store = mixio::kv::Store::open("default")?;
+//! let hits = store.increment("hits", 1)?;
+//! store.set("last-user", "ada")?;
+//! store.set_with_ttl("session", b"token", std::time::Duration::from_secs(60))?;
+//! assert_eq!(store.get_string("last-user")?.as_deref(), Some("ada"));
+//! # Ok::<(), mixio::Error>(())
+//! ```
+//!
+//! A component sees only its own keys (or those of the namespace it shares), in the stores it
+//! is granted; opening any other store is [`Error::AccessDenied`].
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+use crate::bindings::mixio::io::kv as wit;
+
+/// An open key-value store.
+pub struct Store(wit::Store);
+
+impl Store {
+    /// Opens the store called `name`.
+    pub fn open(name: &str) -> Result<Store, Error> {
+        Ok(Store(wit::Store::open(name)?))
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.0.get(key)?)
+    }
+
+    /// The value of `key` as text, if set.
+    pub fn get_string(&self, key: &str) -> Result<Option<String>, Error> {
+        self.get(key)?
+            .map(|v| String::from_utf8(v).map_err(|_| Error::InvalidUtf8("the stored value")))
+            .transpose()
+    }
+
+    /// The value of `key` parsed as JSON, if set.
+    pub fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.get(key)?.map(|v| serde_json::from_slice(&v).map_err(|e| Error::Json(e.to_string()))).transpose()
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), Error> {
+        Ok(self.0.set(key, value.as_ref(), None)?)
+    }
+
+    /// Sets `key` to `value`, expiring after `ttl`.
+    pub fn set_with_ttl(&self, key: &str, value: impl AsRef<[u8]>, ttl: Duration) -> Result<(), Error> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        Ok(self.0.set(key, value.as_ref(), Some(ms))?)
+    }
+
+    /// Sets `key` to `value` serialized as JSON.
+    pub fn set_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Json(e.to_string()))?;
+        self.set(key, bytes)
+    }
+
+    /// Removes `key`; true if it was set.
+    pub fn delete(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.0.delete(key)?)
+    }
+
+    /// Whether `key` is set.
+    pub fn exists(&self, key: &str) -> Result<bool, Error> {
+        Ok(self.0.exists(key)?)
+    }
+
+    /// The keys starting with `prefix`, sorted.
+    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
+        Ok(self.0.list_keys(prefix)?)
+    }
+
+    /// Atomically adds `delta` to the integer at `key` (0 when unset); the new value.
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        Ok(self.0.increment(key, delta)?)
+    }
+
+    /// Atomically sets `key` to `value` if its current value is `expected` (`None`: unset);
+    /// true if it was set.
+    pub fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<bool, Error> {
+        Ok(self.0.compare_and_swap(key, expected, value.as_ref())?)
+    }
+}
