@@ -27,6 +27,16 @@ pub enum Error {
     Column(String),
     /// A configuration variable the component needs is not set.
     MissingConfig(String),
+    /// The URL (or a redirect target) is not on the component's allowed hosts.
+    NotAllowed(String),
+    /// An outbound request is malformed (URL, method, header).
+    InvalidRequest(String),
+    /// An outbound request got no complete answer within its deadline.
+    Timeout,
+    /// An outbound response exceeded the host's size limit (in bytes).
+    TooLarge(u64),
+    /// Name resolution, connection, TLS or protocol failure of an outbound request.
+    Connection(String),
     /// The backend failed (unreachable, ...); the call may succeed later.
     Backend(String),
 }
@@ -43,6 +53,11 @@ impl fmt::Display for Error {
             Error::TransactionState(msg) => write!(f, "transaction: {msg}"),
             Error::Column(msg) => write!(f, "column: {msg}"),
             Error::MissingConfig(name) => write!(f, "configuration variable `{name}` is not set"),
+            Error::NotAllowed(url) => write!(f, "not allowed: {url}"),
+            Error::InvalidRequest(msg) => write!(f, "invalid request: {msg}"),
+            Error::Timeout => write!(f, "timed out"),
+            Error::TooLarge(limit) => write!(f, "response larger than {limit} bytes"),
+            Error::Connection(msg) => write!(f, "connection failed: {msg}"),
             Error::Backend(msg) => write!(f, "backend error: {msg}"),
         }
     }
@@ -69,6 +84,30 @@ impl From<crate::bindings::mixio::io::sql::Error> for Error {
             E::InvalidQuery(m) => Error::InvalidQuery(m),
             E::ConstraintViolation(m) => Error::ConstraintViolation(m),
             E::TransactionState(m) => Error::TransactionState(m),
+            E::Backend(m) => Error::Backend(m),
+        }
+    }
+}
+
+impl From<crate::bindings::mixio::io::http_client::Error> for Error {
+    fn from(e: crate::bindings::mixio::io::http_client::Error) -> Error {
+        use crate::bindings::mixio::io::http_client::Error as E;
+        match e {
+            E::NotAllowed(m) => Error::NotAllowed(m),
+            E::InvalidRequest(m) => Error::InvalidRequest(m),
+            E::Timeout => Error::Timeout,
+            E::TooLarge(n) => Error::TooLarge(n),
+            E::Connection(m) => Error::Connection(m),
+        }
+    }
+}
+
+impl From<crate::bindings::mixio::io::pubsub::Error> for Error {
+    fn from(e: crate::bindings::mixio::io::pubsub::Error) -> Error {
+        use crate::bindings::mixio::io::pubsub::Error as E;
+        match e {
+            E::AccessDenied(m) => Error::AccessDenied(m),
+            E::Invalid(m) => Error::Invalid(m),
             E::Backend(m) => Error::Backend(m),
         }
     }

@@ -1,4 +1,5 @@
-//! HTTP: the [`Request`] a handler receives and the [`Response`] it returns.
+//! HTTP: the [`Request`] a handler receives and the [`Response`] it returns, and outbound
+//! requests ([`get`], [`post`], [`request`]) to the hosts the component is allowed to reach.
 //!
 //! ```no_run
 //! use mixio::http::{Request, Response};
@@ -19,6 +20,10 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::bindings::mixio::io::types as wit;
+
+#[path = "client.rs"]
+mod client;
+pub use client::{ClientResponse, RequestBuilder, delete, get, post, put, request};
 
 /// Header fields: lower-case names with raw byte values, in order.
 pub type Headers = Vec<(String, Vec<u8>)>;

@@ -5,6 +5,7 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod pubsub;
 pub mod sql;
 pub mod time;
 

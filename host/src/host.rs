@@ -10,6 +10,8 @@ use tracing::Instrument;
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
 use wasmtime::{Cache, Engine};
 
+use crate::capabilities::http_client::HttpConfig;
+use crate::capabilities::pubsub::Subscription;
 use crate::capabilities::{Backends, Grants};
 use crate::component::Component;
 use crate::engine::{self, EpochTicker};
@@ -54,6 +56,8 @@ pub struct HostBuilder {
     extensions: Vec<Extension>,
     kv_stores: Vec<(String, String)>,
     sql_databases: Vec<(String, String)>,
+    pubsub: Option<String>,
+    http: HttpConfig,
 }
 
 impl HostBuilder {
@@ -108,6 +112,20 @@ impl HostBuilder {
     /// if missing) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?pool_size=N]`.
     pub fn sql_database(mut self, name: impl Into<String>, url: impl Into<String>) -> Self {
         self.sql_databases.push((name.into(), url.into()));
+        self
+    }
+
+    /// Sets the pub/sub backend: `memory` (this process; the default), `nats://HOST:PORT` or
+    /// `redis://HOST:PORT`. With a shared backend, every host using it sees the others'
+    /// messages.
+    pub fn pubsub(mut self, url: impl Into<String>) -> Self {
+        self.pubsub = Some(url.into());
+        self
+    }
+
+    /// Sets the limits of outbound HTTP.
+    pub fn http(mut self, config: HttpConfig) -> Self {
+        self.http = config;
         self
     }
 
@@ -170,7 +188,10 @@ impl HostBuilder {
         if l.max_wasm_stack < 64 << 10 {
             return config(format!("max_wasm_stack must be at least 64 KiB, got {} bytes", l.max_wasm_stack));
         }
-        let mut backends = Backends::default();
+        let mut backends = Backends::new(self.http.clone())?;
+        if let Some(url) = &self.pubsub {
+            backends.set_pubsub(url)?;
+        }
         for (name, url) in &self.kv_stores {
             backends.add_kv(name, url)?;
         }
@@ -240,6 +261,8 @@ impl Host {
             extensions: Vec::new(),
             kv_stores: Vec::new(),
             sql_databases: Vec::new(),
+            pubsub: None,
+            http: HttpConfig::default(),
         }
     }
 
@@ -274,6 +297,22 @@ impl Host {
     /// its key). Call it at start-up to fail early; it is also a readiness check.
     pub async fn connect(&self) -> Result<(), Error> {
         self.inner.backends.ping().await
+    }
+
+    /// Subscribes to `subject` on the host's pub/sub backend. A guest of namespace `shop`
+    /// publishing to topic `orders` reaches subject `shop.orders`.
+    pub async fn subscribe(&self, subject: &str) -> Result<Subscription, Error> {
+        self.inner.backends.pubsub.subscribe(subject).await.map_err(|e| Error::Config(format!("pubsub: {e}")))
+    }
+
+    /// Publishes `payload` to `subject` on the host's pub/sub backend.
+    pub async fn publish(&self, subject: &str, payload: impl Into<bytes::Bytes>) -> Result<(), Error> {
+        self.inner
+            .backends
+            .pubsub
+            .publish(subject, payload.into())
+            .await
+            .map_err(|e| Error::Config(format!("pubsub: {e}")))
     }
 
     /// The host's limits.

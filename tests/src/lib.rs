@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod http_server;
 pub mod services;
 
 /// The directory holding the guests' `.wasm` files.

@@ -24,6 +24,14 @@ async fn hello_greets_by_query_parameter() {
 }
 
 #[tokio::test]
+async fn configuration_variables_reach_the_guest() {
+    let host = Host::new().unwrap();
+    let hello =
+        host.load_with(guest("hello"), &mixio_host::Grants::new().config("greeting", "bonjour")).unwrap();
+    assert_eq!(hello.call(Request::get("/?name=ada")).await.unwrap().text(), "bonjour, ada!\n");
+}
+
+#[tokio::test]
 async fn a_handler_error_is_a_500_with_its_message() {
     let host = Host::new().unwrap();
     let sleepy = host.load(guest("sleepy")).unwrap();

@@ -14,11 +14,15 @@ pub fn env_override_name(name: &str) -> String {
 
 /// Applies environment overrides to the granted variables.
 pub(crate) fn resolve(vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    resolve_with(vars, |key| std::env::var(key).ok())
+}
+
+fn resolve_with(
+    vars: &BTreeMap<String, String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, String> {
     vars.iter()
-        .map(|(name, value)| {
-            let value = std::env::var(env_override_name(name)).unwrap_or_else(|_| value.clone());
-            (name.clone(), value)
-        })
+        .map(|(name, value)| (name.clone(), env(&env_override_name(name)).unwrap_or_else(|| value.clone())))
         .collect()
 }
 
@@ -32,6 +36,22 @@ impl Host for GuestState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_environment_overrides_granted_variables_only() {
+        let vars =
+            [("kitchen-url".to_string(), "http://a".to_string()), ("mode".to_string(), "x".to_string())]
+                .into();
+        let env = |k: &str| match k {
+            "MIXIO_CONFIG_KITCHEN_URL" => Some("http://b".to_string()),
+            "MIXIO_CONFIG_OTHER" => Some("never granted".to_string()),
+            _ => None,
+        };
+        let resolved = super::resolve_with(&vars, env);
+        assert_eq!(resolved.get("kitchen-url").map(String::as_str), Some("http://b"));
+        assert_eq!(resolved.get("mode").map(String::as_str), Some("x"));
+        assert_eq!(resolved.len(), 2);
+    }
+
     #[test]
     fn override_names_are_upper_case_identifiers() {
         assert_eq!(super::env_override_name("kitchen-url"), "MIXIO_CONFIG_KITCHEN_URL");

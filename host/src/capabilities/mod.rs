@@ -11,8 +11,10 @@
 //! [`HostBuilder::sql_database`]: crate::HostBuilder::sql_database
 
 pub mod config;
+pub mod http_client;
 pub mod kv;
 mod log;
+pub mod pubsub;
 pub mod sql;
 mod time;
 
@@ -34,6 +36,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
     bindings::mixio::io::config::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     bindings::mixio::io::kv::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     bindings::mixio::io::sql::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::http_client::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::pubsub::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     Ok(())
 }
 
@@ -49,6 +53,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Grants {
+    /// Hosts the component may reach with outbound HTTP: `scheme://host[:port]` patterns
+    /// with `*` wildcards, e.g. `https://api.example.com`, `https://*.example.com`,
+    /// `http://127.0.0.1:*`.
+    pub allowed_hosts: Vec<String>,
+    /// Pub/sub topics the component may publish to; `*` for any.
+    pub topics: Vec<String>,
     /// Key-value stores (names configured on the host) the component may open.
     pub kv: Vec<String>,
     /// SQL databases (names configured on the host) the component may open.
@@ -65,6 +75,19 @@ impl Grants {
     /// No grants: time and log only.
     pub fn new() -> Grants {
         Grants::default()
+    }
+
+    /// Allows outbound HTTP to hosts matching `pattern` (see
+    /// [`Grants::allowed_hosts`](#structfield.allowed_hosts)).
+    pub fn allow_host(mut self, pattern: impl Into<String>) -> Grants {
+        self.allowed_hosts.push(pattern.into());
+        self
+    }
+
+    /// Allows publishing to `topic` (`*` for any).
+    pub fn topic(mut self, topic: impl Into<String>) -> Grants {
+        self.topics.push(topic.into());
+        self
     }
 
     /// Grants the key-value store `name`.
@@ -93,13 +116,40 @@ impl Grants {
 }
 
 /// The backends a host has configured, by name.
-#[derive(Default)]
 pub(crate) struct Backends {
     pub(crate) kv: HashMap<String, Arc<dyn kv::KvBackend>>,
     pub(crate) sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
+    pub(crate) pubsub: Arc<dyn pubsub::PubSubBackend>,
+    pub(crate) http: Arc<http_client::HttpClient>,
 }
 
 impl Backends {
+    pub(crate) fn new(http: http_client::HttpConfig) -> Result<Backends, Error> {
+        Ok(Backends {
+            kv: HashMap::new(),
+            sql: HashMap::new(),
+            pubsub: Arc::new(pubsub::MemoryPubSub::default()),
+            http: Arc::new(http_client::HttpClient::new(http).map_err(Error::Config)?),
+        })
+    }
+
+    /// Sets the pub/sub backend from its URL.
+    pub(crate) fn set_pubsub(&mut self, url: &str) -> Result<(), Error> {
+        let bad = |reason: String| Error::Config(format!("pubsub = {:?}: {reason}", redact(url)));
+        self.pubsub = if url == "memory" {
+            Arc::new(pubsub::MemoryPubSub::default())
+        } else if url.starts_with("nats://") {
+            Arc::new(pubsub::NatsPubSub::new(url))
+        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+            Arc::new(pubsub::RedisPubSub::new(url).map_err(bad)?)
+        } else {
+            return Err(bad(
+                "unknown backend; use `memory`, `nats://HOST:PORT` or `redis://HOST:PORT`".into()
+            ));
+        };
+        Ok(())
+    }
+
     /// Creates the SQL database `name` from its URL.
     pub(crate) fn add_sql(&mut self, name: &str, url: &str) -> Result<(), Error> {
         let bad = |reason: String| Error::Config(format!("sql.{name} = {:?}: {reason}", redact(url)));
@@ -138,6 +188,7 @@ impl Backends {
         for (name, db) in &self.sql {
             db.ping().await.map_err(|e| Error::Config(format!("sql.{name}: {e}")))?;
         }
+        self.pubsub.ping().await.map_err(|e| Error::Config(format!("pubsub: {e}")))?;
         Ok(())
     }
 }
@@ -145,6 +196,10 @@ impl Backends {
 /// A component's grants resolved against the host's backends, at load.
 pub(crate) struct ComponentCaps {
     pub(crate) namespace: String,
+    pub(crate) allowed_hosts: http_client::AllowList,
+    pub(crate) http: Arc<http_client::HttpClient>,
+    topics: Vec<String>,
+    pub(crate) pubsub: Arc<dyn pubsub::PubSubBackend>,
     kv: HashMap<String, Arc<dyn kv::KvBackend>>,
     sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
     pub(crate) config: BTreeMap<String, String>,
@@ -177,7 +232,21 @@ impl ComponentCaps {
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
             .collect();
-        Ok(ComponentCaps { namespace, kv, sql, config: config::resolve(&grants.config) })
+        let allowed_hosts = http_client::AllowList::parse(&grants.allowed_hosts)
+            .map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
+        for topic in grants.topics.iter().filter(|t| *t != "*") {
+            pubsub::check_topic(topic).map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
+        }
+        Ok(ComponentCaps {
+            namespace,
+            allowed_hosts,
+            http: backends.http.clone(),
+            topics: grants.topics.clone(),
+            pubsub: backends.pubsub.clone(),
+            kv,
+            sql,
+            config: config::resolve(&grants.config),
+        })
     }
 
     pub(crate) fn kv_store(&self, name: &str) -> Option<Arc<dyn kv::KvBackend>> {
@@ -186,6 +255,10 @@ impl ComponentCaps {
 
     pub(crate) fn sql_database(&self, name: &str) -> Option<Arc<dyn sql::SqlBackend>> {
         self.sql.get(name).cloned()
+    }
+
+    pub(crate) fn topic_granted(&self, topic: &str) -> bool {
+        self.topics.iter().any(|t| t == "*" || t == topic)
     }
 }
 

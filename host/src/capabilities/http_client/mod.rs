@@ -1,0 +1,206 @@
+//! `mixio:io/http-client`: outbound HTTP on a shared, pooled client (connections are reused
+//! across guest calls and requests), with each component's allow-list checked before any
+//! connection, on every redirect hop.
+
+mod allow;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use url::Url;
+
+pub use allow::{AllowList, Refusal};
+
+use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
+use crate::metrics::host_call;
+use crate::state::GuestState;
+
+/// Limits of outbound HTTP, the same for every component of a host.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Largest response body a guest may receive. Default 10 MiB.
+    pub max_response_bytes: u64,
+    /// Longest a request may take, redirects and body included; a guest may ask for less.
+    /// Default 30 s.
+    pub timeout: Duration,
+    /// Redirects followed before giving up. Default 10.
+    pub max_redirects: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig { max_response_bytes: 10 << 20, timeout: Duration::from_secs(30), max_redirects: 10 }
+    }
+}
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The host's outbound HTTP client.
+pub struct HttpClient {
+    client: Client<Connector, Full<Bytes>>,
+    config: HttpConfig,
+}
+
+impl HttpClient {
+    /// A client verifying TLS certificates against the Mozilla root store (webpki-roots).
+    pub fn new(config: HttpConfig) -> Result<HttpClient, String> {
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
+        Ok(HttpClient { client, config })
+    }
+
+    /// Sends `request` for a component whose allowed hosts are `allow`.
+    pub async fn send(&self, allow: &AllowList, request: OutgoingRequest) -> Result<IncomingResponse, Error> {
+        let timeout = match request.timeout_ms {
+            Some(ms) => self.config.timeout.min(Duration::from_millis(ms)),
+            None => self.config.timeout,
+        };
+        tokio::time::timeout(timeout, self.exchange(allow, request)).await.unwrap_or(Err(Error::Timeout))
+    }
+
+    async fn exchange(&self, allow: &AllowList, request: OutgoingRequest) -> Result<IncomingResponse, Error> {
+        let mut url = Url::parse(&request.url)
+            .map_err(|e| Error::InvalidRequest(format!("invalid URL `{}`: {e}", request.url)))?;
+        let mut method = Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("invalid method `{}`", request.method)))?;
+        let mut headers = header_map(&request.headers)?;
+        let mut body = Bytes::from(request.body);
+
+        for hop in 0..=self.config.max_redirects {
+            allow.check(&url).map_err(|r| match r {
+                Refusal::NotAllowed(m) => Error::NotAllowed(m),
+                Refusal::Invalid(m) => Error::InvalidRequest(m),
+            })?;
+            let uri: hyper::Uri = url
+                .as_str()
+                .parse()
+                .map_err(|e| Error::InvalidRequest(format!("invalid URL `{url}`: {e}")))?;
+            let mut outgoing = hyper::Request::new(Full::new(body.clone()));
+            *outgoing.method_mut() = method.clone();
+            *outgoing.uri_mut() = uri;
+            *outgoing.headers_mut() = headers.clone();
+            let response =
+                self.client.request(outgoing).await.map_err(|e| Error::Connection(describe(&e)))?;
+
+            let status = response.status();
+            let location = response.headers().get(hyper::header::LOCATION).and_then(|l| l.to_str().ok());
+            if status.is_redirection()
+                && let Some(location) = location
+            {
+                if hop == self.config.max_redirects {
+                    return Err(Error::Connection(format!(
+                        "more than {} redirects",
+                        self.config.max_redirects
+                    )));
+                }
+                let next = url
+                    .join(location)
+                    .map_err(|e| Error::Connection(format!("invalid redirect to `{location}`: {e}")))?;
+                if status == StatusCode::SEE_OTHER
+                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                        && method == Method::POST)
+                {
+                    method = Method::GET;
+                    body = Bytes::new();
+                    headers.remove(hyper::header::CONTENT_TYPE);
+                }
+                if next.origin() != url.origin() {
+                    headers.remove(hyper::header::AUTHORIZATION);
+                    headers.remove(hyper::header::COOKIE);
+                }
+                url = next;
+                continue;
+            }
+            return self.read(response).await;
+        }
+        unreachable!("the loop returns on its last hop")
+    }
+
+    async fn read(
+        &self,
+        response: hyper::Response<hyper::body::Incoming>,
+    ) -> Result<IncomingResponse, Error> {
+        let limit = self.config.max_response_bytes;
+        let declared = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(Error::TooLarge(limit));
+        }
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), value.as_bytes().to_vec()))
+            .collect();
+        let mut body = response.into_body();
+        let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::Connection(describe(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                if bytes.len() as u64 + data.len() as u64 > limit {
+                    return Err(Error::TooLarge(limit));
+                }
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(IncomingResponse { status, headers, body: bytes })
+    }
+}
+
+/// Headers the host sets itself and does not take from the guest.
+const MANAGED: [&str; 5] = ["host", "content-length", "transfer-encoding", "connection", "upgrade"];
+
+fn header_map(fields: &[(String, Vec<u8>)]) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::new();
+    for (name, value) in fields {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("invalid header name `{name}`")))?;
+        if MANAGED.contains(&name.as_str()) {
+            continue;
+        }
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|_| Error::InvalidRequest(format!("invalid value for header `{name}`")))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
+fn describe(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl Host for GuestState {
+    async fn send(&mut self, request: OutgoingRequest) -> wasmtime::Result<Result<IncomingResponse, Error>> {
+        let caps = self.caps.clone();
+        Ok(host_call(&self.counters, caps.http.send(&caps.allowed_hosts, request)).await)
+    }
+}
