@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod http_server;
+pub mod proxy;
 pub mod services;
 
 /// The directory holding the guests' `.wasm` files.

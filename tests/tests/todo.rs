@@ -2,6 +2,8 @@
 //! suite on SQLite and on PostgreSQL; transactions left open by a trapping guest are rolled
 //! back on both; ungranted databases are refused.
 
+use std::future::IntoFuture;
+
 use mixio_host::{Grants, Host, Request, Response};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
@@ -68,6 +70,29 @@ async fn trap_rolls_back(host: &Host, db: &Db) {
     // Give a closed connection's rollback a moment to reach the server.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(db.count("hostile_tx").await, 0, "the trapped transaction was rolled back");
+
+    // Cancelled while suspended inside the transaction: rolled back too.
+    let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
+    let call = tokio::spawn(
+        hostile
+            .call(Request::get("/?do=sleep-in-transaction&title=ghost"))
+            .cancel_on(async move {
+                let _ = cancelled.await;
+            })
+            .into_future(),
+    );
+    for _ in 0..2000 {
+        if host.metrics().suspended == 1 || call.is_finished() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(!call.is_finished(), "the guest is still sleeping: {:?}", call.await);
+    cancel.send(()).unwrap();
+    assert!(matches!(call.await.unwrap(), Err(mixio_host::Error::Cancelled { .. })));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(db.count("hostile_tx").await, 0, "the cancelled transaction was rolled back");
+    assert_eq!(host.metrics().instances, 0);
 }
 
 async fn access_is_denied_without_a_grant(host: &Host) {

@@ -7,6 +7,7 @@
 //! | `panic` | panics with a message (Rust aborts: also a trap, with the message on stderr) |
 //! | `sleep-then-panic` | sleeps `?ms=` (default 50) on the host, then panics |
 //! | `trap-in-transaction` | begins a transaction on SQL database `default`, inserts `?title=` into `hostile_tx`, then traps without committing |
+//! | `sleep-in-transaction` | the same, but sleeps `?ms=` (default 60000) instead of trapping, to be cancelled |
 
 use std::time::Duration;
 
@@ -23,14 +24,19 @@ fn handle(req: Request) -> Response {
             mixio::time::sleep(Duration::from_millis(ms));
             panic!("woke up and gave up after {ms} ms")
         }
-        "trap-in-transaction" => {
+        mode @ ("trap-in-transaction" | "sleep-in-transaction") => {
             let title = req.query_param("title").unwrap_or_default();
             let db = mixio::sql::Connection::open("default").expect("sql database `default`");
             db.execute("CREATE TABLE IF NOT EXISTS hostile_tx (title TEXT NOT NULL)", &[]).expect("create");
             db.begin().expect("begin");
             db.execute("INSERT INTO hostile_tx (title) VALUES ($1)", mixio::sql::params![title])
                 .expect("insert");
-            trap()
+            if mode == "trap-in-transaction" {
+                trap()
+            }
+            let ms = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(60_000);
+            mixio::time::sleep(Duration::from_millis(ms));
+            Response::text("woke up without committing\n")
         }
         other => Response::error(400, &format!("unknown mode `{other}`")),
     }

@@ -196,3 +196,18 @@ impl HostStore for GuestState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_values_are_bounded() {
+        assert!(check_key("k").is_ok());
+        assert!(matches!(check_key(""), Err(Error::Invalid(_))));
+        assert!(check_key(&"k".repeat(MAX_KEY)).is_ok());
+        assert!(matches!(check_key(&"k".repeat(MAX_KEY + 1)), Err(Error::Invalid(_))));
+        assert!(check_value(&vec![0; MAX_VALUE]).is_ok());
+        assert!(matches!(check_value(&vec![0; MAX_VALUE + 1]), Err(Error::Invalid(_))));
+    }
+}

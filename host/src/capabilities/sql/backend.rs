@@ -149,6 +149,10 @@ pub(crate) mod conformance {
         assert_eq!(rows.rows, vec![vec![Integer(1)]], "the dropped transaction was rolled back");
 
         c.execute(&format!("DROP TABLE {table}"), &[]).await.unwrap();
+        if !is_sqlite(db).await {
+            let rows = c.query("SELECT pg_sleep(0)", &[]).await.unwrap();
+            assert_eq!(rows.rows, vec![vec![Null]], "void reads as null");
+        }
     }
 
     async fn is_sqlite(db: &dyn SqlBackend) -> bool {

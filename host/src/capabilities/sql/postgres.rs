@@ -173,6 +173,8 @@ fn decode(row: &Row, i: usize, ty: &Type) -> Result<Value, tokio_postgres::Error
         Type::FLOAT4 => opt(row.try_get::<_, Option<f32>>(i)?, |f| Value::Real(f.into())),
         Type::FLOAT8 => opt(row.try_get::<_, Option<f64>>(i)?, Value::Real),
         Type::BYTEA => opt(row.try_get::<_, Option<Vec<u8>>>(i)?, Value::Blob),
+        // `void`, the result of functions such as `pg_sleep`, carries no value.
+        Type::VOID => Value::Null,
         _ => opt(row.try_get::<_, Option<String>>(i)?, Value::Text),
     })
 }
