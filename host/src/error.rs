@@ -12,6 +12,10 @@ pub enum Error {
     #[error("invalid host configuration: {0}")]
     Config(String),
 
+    /// A backend (database, store, broker) did not answer; the message names its key.
+    #[error("backend {0}")]
+    Backend(String),
+
     /// A file or byte buffer could not be loaded as a mixio component.
     #[error("cannot load `{name}`: {reason}")]
     Load {

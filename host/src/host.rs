@@ -302,7 +302,12 @@ impl Host {
     /// Subscribes to `subject` on the host's pub/sub backend. A guest of namespace `shop`
     /// publishing to topic `orders` reaches subject `shop.orders`.
     pub async fn subscribe(&self, subject: &str) -> Result<Subscription, Error> {
-        self.inner.backends.pubsub.subscribe(subject).await.map_err(|e| Error::Config(format!("pubsub: {e}")))
+        self.inner
+            .backends
+            .pubsub
+            .subscribe(subject)
+            .await
+            .map_err(|e| Error::Backend(format!("pubsub: {e}")))
     }
 
     /// Publishes `payload` to `subject` on the host's pub/sub backend.
@@ -312,7 +317,7 @@ impl Host {
             .pubsub
             .publish(subject, payload.into())
             .await
-            .map_err(|e| Error::Config(format!("pubsub: {e}")))
+            .map_err(|e| Error::Backend(format!("pubsub: {e}")))
     }
 
     /// The host's limits.

@@ -183,12 +183,12 @@ impl Backends {
     /// Checks that every backend answers.
     pub(crate) async fn ping(&self) -> Result<(), Error> {
         for (name, kv) in &self.kv {
-            kv.ping().await.map_err(|e| Error::Config(format!("kv.{name}: {e}")))?;
+            kv.ping().await.map_err(|e| Error::Backend(format!("kv.{name}: {e}")))?;
         }
         for (name, db) in &self.sql {
-            db.ping().await.map_err(|e| Error::Config(format!("sql.{name}: {e}")))?;
+            db.ping().await.map_err(|e| Error::Backend(format!("sql.{name}: {e}")))?;
         }
-        self.pubsub.ping().await.map_err(|e| Error::Config(format!("pubsub: {e}")))?;
+        self.pubsub.ping().await.map_err(|e| Error::Backend(format!("pubsub: {e}")))?;
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ mod memory;
 mod redis;
 mod sqlite;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,9 +65,20 @@ fn check_value(value: &[u8]) -> Result<(), Error> {
 }
 
 impl GuestState {
-    fn store(&self, store: &Resource<OpenStore>) -> wasmtime::Result<(Arc<dyn KvBackend>, String)> {
+    /// Checks `key`, then runs `op` on the store's backend with the key in the component's
+    /// namespace, counting the guest as suspended while `op` is pending.
+    async fn on_key<T, F: Future<Output = Result<T, KvError>>>(
+        &mut self,
+        store: &Resource<OpenStore>,
+        key: &str,
+        op: impl FnOnce(Arc<dyn KvBackend>, String) -> F,
+    ) -> wasmtime::Result<Result<T, Error>> {
         let s = self.table.get(store)?;
-        Ok((s.backend.clone(), s.prefix.clone()))
+        let (backend, full_key) = (s.backend.clone(), format!("{}{key}", s.prefix));
+        if let Err(e) = check_key(key) {
+            return Ok(Err(e));
+        }
+        Ok(host_call(&self.counters, op(backend, full_key)).await.map_err(Error::from))
     }
 }
 
@@ -96,11 +108,7 @@ impl HostStore for GuestState {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e));
-        }
-        Ok(host_call(&self.counters, backend.get(&(prefix + &key))).await.map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move { kv.get(&key).await }).await
     }
 
     async fn set(
@@ -110,15 +118,14 @@ impl HostStore for GuestState {
         value: Vec<u8>,
         ttl_ms: Option<u64>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key).and_then(|()| check_value(&value)) {
+        if let Err(e) = check_value(&value) {
             return Ok(Err(e));
         }
         if ttl_ms == Some(0) {
             return Ok(Err(Error::Invalid("a TTL must be at least 1 ms".into())));
         }
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(host_call(&self.counters, backend.set(&(prefix + &key), &value, ttl)).await.map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move { kv.set(&key, &value, ttl).await }).await
     }
 
     async fn delete(
@@ -126,11 +133,7 @@ impl HostStore for GuestState {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e));
-        }
-        Ok(host_call(&self.counters, backend.delete(&(prefix + &key))).await.map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move { kv.delete(&key).await }).await
     }
 
     async fn exists(
@@ -138,11 +141,7 @@ impl HostStore for GuestState {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e));
-        }
-        Ok(host_call(&self.counters, backend.exists(&(prefix + &key))).await.map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move { kv.exists(&key).await }).await
     }
 
     async fn list_keys(
@@ -150,7 +149,8 @@ impl HostStore for GuestState {
         store: Resource<OpenStore>,
         prefix: String,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        let (backend, ns) = self.store(&store)?;
+        let s = self.table.get(&store)?;
+        let (backend, ns) = (s.backend.clone(), s.prefix.clone());
         if prefix.len() > MAX_KEY {
             return Ok(Err(Error::Invalid(format!("prefix exceeds the key limit of {MAX_KEY} bytes"))));
         }
@@ -166,11 +166,7 @@ impl HostStore for GuestState {
         key: String,
         delta: i64,
     ) -> wasmtime::Result<Result<i64, Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key) {
-            return Ok(Err(e));
-        }
-        Ok(host_call(&self.counters, backend.increment(&(prefix + &key), delta)).await.map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move { kv.increment(&key, delta).await }).await
     }
 
     async fn compare_and_swap(
@@ -180,14 +176,13 @@ impl HostStore for GuestState {
         expected: Option<Vec<u8>>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        let (backend, prefix) = self.store(&store)?;
-        if let Err(e) = check_key(&key).and_then(|()| check_value(&value)) {
+        if let Err(e) = check_value(&value) {
             return Ok(Err(e));
         }
-        let full = prefix + &key;
-        Ok(host_call(&self.counters, backend.compare_and_swap(&full, expected.as_deref(), &value))
-            .await
-            .map_err(Error::from))
+        self.on_key(&store, &key, |kv, key| async move {
+            kv.compare_and_swap(&key, expected.as_deref(), &value).await
+        })
+        .await
     }
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
