@@ -211,22 +211,8 @@ impl ComponentCaps {
         grants: &Grants,
         backends: &Backends,
     ) -> Result<ComponentCaps, Error> {
-        let mut kv = HashMap::new();
-        for name in &grants.kv {
-            let backend = backends.kv.get(name).ok_or_else(|| {
-                Error::Config(format!(
-                    "component `{component}` is granted kv store `{name}`, which the host does not configure"
-                ))
-            })?;
-            kv.insert(name.clone(), backend.clone());
-        }
-        let mut sql = HashMap::new();
-        for name in &grants.sql {
-            let backend = backends.sql.get(name).ok_or_else(|| {
-                Error::Config(format!("component `{component}` is granted sql database `{name}`, which the host does not configure"))
-            })?;
-            sql.insert(name.clone(), backend.clone());
-        }
+        let kv = granted(component, "kv store", &grants.kv, &backends.kv)?;
+        let sql = granted(component, "sql database", &grants.sql, &backends.sql)?;
         let namespace = grants.namespace.clone().unwrap_or_else(|| component.to_string());
         let namespace = namespace
             .chars()
@@ -260,6 +246,24 @@ impl ComponentCaps {
     pub(crate) fn topic_granted(&self, topic: &str) -> bool {
         self.topics.iter().any(|t| t == "*" || t == topic)
     }
+}
+
+/// The host's backends named in a component's grants; naming one the host lacks is an error.
+fn granted<B: ?Sized>(
+    component: &str,
+    kind: &str,
+    names: &[String],
+    configured: &HashMap<String, Arc<B>>,
+) -> Result<HashMap<String, Arc<B>>, Error> {
+    names
+        .iter()
+        .map(|name| match configured.get(name) {
+            Some(backend) => Ok((name.clone(), backend.clone())),
+            None => Err(Error::Config(format!(
+                "component `{component}` is granted {kind} `{name}`, which the host does not configure"
+            ))),
+        })
+        .collect()
 }
 
 /// Connections of a SQLite database's pool.

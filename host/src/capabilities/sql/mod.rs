@@ -98,6 +98,27 @@ impl GuestState {
     }
 }
 
+impl GuestState {
+    /// Commits or rolls back the open transaction, returning its connection to the pool.
+    async fn end_transaction(
+        &mut self,
+        conn: &Resource<OpenConnection>,
+        commit: bool,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let counters = self.counters.clone();
+        let verb = if commit { "commit" } else { "rollback" };
+        let Some(mut tx) = self.table.get_mut(conn)?.transaction.take() else {
+            return Ok(Err(Error::TransactionState(format!("{verb} without begin"))));
+        };
+        let ended = if commit {
+            host_call(&counters, tx.commit()).await
+        } else {
+            host_call(&counters, tx.rollback()).await
+        };
+        Ok(ended.map_err(Error::from))
+    }
+}
+
 impl Host for GuestState {}
 
 impl HostConnection for GuestState {
@@ -165,19 +186,11 @@ impl HostConnection for GuestState {
     }
 
     async fn commit(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.counters.clone();
-        let Some(mut tx) = self.table.get_mut(&conn)?.transaction.take() else {
-            return Ok(Err(Error::TransactionState("commit without begin".into())));
-        };
-        Ok(host_call(&counters, tx.commit()).await.map_err(Error::from))
+        self.end_transaction(&conn, true).await
     }
 
     async fn rollback(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.counters.clone();
-        let Some(mut tx) = self.table.get_mut(&conn)?.transaction.take() else {
-            return Ok(Err(Error::TransactionState("rollback without begin".into())));
-        };
-        Ok(host_call(&counters, tx.rollback()).await.map_err(Error::from))
+        self.end_transaction(&conn, false).await
     }
 
     async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
