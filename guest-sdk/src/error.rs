@@ -112,3 +112,14 @@ impl From<crate::bindings::mixio::io::pubsub::Error> for Error {
         }
     }
 }
+
+impl From<crate::bindings::mixio::io::websocket::Error> for Error {
+    fn from(e: crate::bindings::mixio::io::websocket::Error) -> Error {
+        use crate::bindings::mixio::io::websocket::Error as E;
+        match e {
+            E::AccessDenied(m) => Error::AccessDenied(m),
+            E::Invalid(m) => Error::Invalid(m),
+            E::Backend(m) => Error::Backend(m),
+        }
+    }
+}

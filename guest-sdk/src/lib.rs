@@ -8,6 +8,7 @@ pub mod log;
 pub mod pubsub;
 pub mod sql;
 pub mod time;
+pub mod ws;
 
 mod error;
 pub use error::Error;

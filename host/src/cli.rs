@@ -1,13 +1,15 @@
-//! `mixio run` and `mixio call`. Errors print as one line, `error: ...`; a file that cannot be
+//! `mixio run`, `mixio call` and `mixio serve`. Errors print as one line, `error: ...`; a file that cannot be
 //! loaded or an invalid argument exits with status 2, a guest failure with status 1.
 
 use std::future::IntoFuture;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mixio_host::serve::{App, MANIFEST_FILE, Server};
 use mixio_host::{Component, Error, Host, Request, Response};
 
 /// A WebAssembly host where synchronous guest code does asynchronous I/O.
@@ -49,6 +51,25 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
     },
+    /// Serve HTTP with an app's components: each request runs in a fresh instance of the
+    /// component its route names. Prints the URL when ready; Ctrl-C or SIGTERM drains the
+    /// requests in flight and exits.
+    Serve {
+        /// The app's manifest (`mixio.toml`), a directory holding one, or a single component
+        /// (`.wasm`) to serve on every path.
+        #[arg(default_value = MANIFEST_FILE)]
+        target: PathBuf,
+        /// The address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: SocketAddr,
+        /// Run each component's `build` command first (installing the wasm32-wasip2 Rust
+        /// target if it is missing).
+        #[arg(long)]
+        build: bool,
+        /// Seconds to let requests in flight finish on shutdown.
+        #[arg(long, default_value_t = 10.0)]
+        drain: f64,
+    },
 }
 
 /// Exit status for invalid input: bad arguments, unreadable or invalid component files.
@@ -62,7 +83,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
-    init_logging();
+    init_logging(match cli.command {
+        // A server reports what it does: start-up, refused requests, failing guests.
+        Command::Serve { .. } => "warn,mixio=info,mixio_host=info,mixio::guest=info",
+        _ => "error,mixio::guest=info",
+    });
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -75,13 +100,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` selects them. By default the guest's own lines (its log calls,
-/// stdout and stderr) are shown, and of the host's only errors, since failures of the call are
-/// printed as the command's error anyway.
-fn init_logging() {
+/// Logs go to stderr; `RUST_LOG` selects them. By default `run` and `call` show the guest's own
+/// lines (its log calls, stdout and stderr) and of the host's only errors, since failures of
+/// the call are printed as the command's error anyway; `serve` shows the host's too.
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,mixio::guest=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +143,58 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_response(&response);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve { target, listen, build, drain } => {
+            if !(drain.is_finite() && drain >= 0.0) {
+                return Err(UsageError(format!("--drain must be a number of seconds, got {drain}")).into());
+            }
+            let app = app(&target)?;
+            if build {
+                app.build()?;
+            }
+            runtime.block_on(serve(app, listen, Duration::from_secs_f64(drain)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The app at `target`: a manifest, a directory with one, or a single component.
+fn app(target: &Path) -> anyhow::Result<App> {
+    if target.extension().is_some_and(|e| e == "wasm") {
+        return Ok(App::single(target));
+    }
+    let manifest = if target.is_dir() { target.join(MANIFEST_FILE) } else { target.to_path_buf() };
+    if !manifest.exists() {
+        return Err(UsageError(format!(
+            "no manifest at `{}`: give a `{MANIFEST_FILE}`, a directory holding one, or a `.wasm` component",
+            manifest.display()
+        ))
+        .into());
+    }
+    Ok(App::from_manifest(&manifest)?)
+}
+
+async fn serve(app: App, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+    use std::io::Write;
+    let server = Server::bind(app, listen).await?;
+    println!("mixio: serving {} on {}", server.app_name(), server.url());
+    let _ = std::io::stdout().flush();
+    server.run(shutdown_signal(), drain).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
     }
 }
 

@@ -11,6 +11,9 @@ use tracing::Instrument;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
 use crate::capabilities::{ComponentCaps, Grants};
@@ -21,6 +24,11 @@ use crate::stdio::{GuestOutput, Stream};
 
 /// The name of the export that makes a component a command.
 const COMMAND_EXPORT_PREFIX: &str = "wasi:cli/run@0.2";
+/// The name of the export that makes a component a standard `wasi:http` handler.
+const HTTP_EXPORT_PREFIX: &str = "wasi:http/incoming-handler@0.2";
+
+/// The body of a response from [`Component::call_http`]: streamed from the guest.
+pub type HttpBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// What a component can do, by what it exports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +37,9 @@ pub enum ComponentKind {
     Handler,
     /// Exports `wasi:cli/run`: use [`Component::run`].
     Command,
+    /// Exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world, as served by
+    /// `wasmtime serve`): use [`Component::call_http`].
+    HttpProxy,
 }
 
 /// A loaded component, ready to be instantiated once per call. Cheap to clone.
@@ -49,6 +60,9 @@ struct ComponentInner {
     caps: Arc<ComponentCaps>,
     handler: Option<HandlerPre<GuestState>>,
     command: Option<CommandPre<GuestState>>,
+    proxy: Option<ProxyPre<GuestState>>,
+    /// Bytes of linear memory one instance may use (at most the host's limit).
+    max_memory: usize,
 }
 
 impl Component {
@@ -75,9 +89,11 @@ impl Component {
         let exports: Vec<String> = ty.exports(&inner.engine).map(|(name, _)| name.to_string()).collect();
         let has_handler = exports.iter().any(|e| e == HANDLER_EXPORT);
         let has_command = exports.iter().any(|e| e.starts_with(COMMAND_EXPORT_PREFIX));
-        if !has_handler && !has_command {
+        let has_proxy = exports.iter().any(|e| e.starts_with(HTTP_EXPORT_PREFIX));
+        if !has_handler && !has_command && !has_proxy {
             return Err(load_error(format!(
-                "it exports neither `{HANDLER_EXPORT}` (a handler) nor `wasi:cli/run` (a command); it exports: {}",
+                "it exports none of `{HANDLER_EXPORT}` (a handler), `wasi:http/incoming-handler` \
+                 (a wasi:http proxy) and `wasi:cli/run` (a command); it exports: {}",
                 if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
             )));
         }
@@ -94,11 +110,17 @@ impl Component {
         };
         let command =
             match has_command {
-                true => Some(CommandPre::new(pre).map_err(|e| {
+                true => Some(CommandPre::new(pre.clone()).map_err(|e| {
                     load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"))
                 })?),
                 false => None,
             };
+        let proxy = match has_proxy && !has_handler {
+            true => Some(ProxyPre::new(pre).map_err(|e| {
+                load_error(format!("its `wasi:http/incoming-handler` export has the wrong type: {e:#}"))
+            })?),
+            false => None,
+        };
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 name: name.into(),
@@ -106,6 +128,32 @@ impl Component {
                 caps,
                 handler,
                 command,
+                proxy,
+                max_memory: host.inner.limits.max_memory,
+            }),
+        })
+    }
+
+    /// This component with a smaller memory limit than the host's
+    /// ([`Limits::max_memory`](crate::Limits::max_memory)) for each of its instances.
+    pub fn with_max_memory(&self, bytes: usize) -> Result<Component, Error> {
+        let host_max = self.inner.host.limits.max_memory;
+        if bytes > host_max || bytes < 64 << 10 {
+            return Err(Error::Config(format!(
+                "component `{}`: max_memory must be between 64 KiB and the host's {host_max} bytes, got {bytes}",
+                self.inner.name
+            )));
+        }
+        let inner = &self.inner;
+        Ok(Component {
+            inner: Arc::new(ComponentInner {
+                name: inner.name.clone(),
+                host: inner.host.clone(),
+                caps: inner.caps.clone(),
+                handler: inner.handler.clone(),
+                command: inner.command.clone(),
+                proxy: inner.proxy.clone(),
+                max_memory: bytes,
             }),
         })
     }
@@ -116,11 +164,15 @@ impl Component {
         &self.inner.name
     }
 
-    /// Whether this is a handler or a command (a component exporting both is a handler).
+    /// Whether this is a handler, a `wasi:http` proxy or a command (a component exporting
+    /// several is a handler, else a proxy).
     pub fn kind(&self) -> ComponentKind {
-        match self.inner.handler {
-            Some(_) => ComponentKind::Handler,
-            None => ComponentKind::Command,
+        if self.inner.handler.is_some() {
+            ComponentKind::Handler
+        } else if self.inner.proxy.is_some() {
+            ComponentKind::HttpProxy
+        } else {
+            ComponentKind::Command
         }
     }
 
@@ -142,9 +194,83 @@ impl Component {
         Run { component: self.clone(), args: argv, inherit_stdio: false, timeout: None, cancel: None }
     }
 
+    /// Serves one HTTP request with a `wasi:http` proxy component
+    /// ([`ComponentKind::HttpProxy`]) in a fresh instance.
+    ///
+    /// Returns once the guest has set the response status and headers; the body then streams
+    /// from the guest, whose instance lives on in a task of its own until it finishes the body
+    /// or `timeout` (counted from this call) passes. Dropping the returned future before the
+    /// response is ready stops the guest.
+    pub async fn call_http<B>(
+        &self,
+        request: hyper::Request<B>,
+        timeout: Option<Duration>,
+    ) -> Result<hyper::Response<HttpBody>, Error>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let name = || self.inner.name.to_string();
+        let Some(pre) = self.inner.proxy.clone() else {
+            return Err(Error::Unsupported {
+                component: name(),
+                reason: "does not export `wasi:http/incoming-handler`".into(),
+            });
+        };
+        let span = tracing::info_span!("call_http", component = %self.inner.name, method = %request.method(), uri = %request.uri());
+        self.inner.host.counters.call_started();
+        let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
+        let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
+        let mut store =
+            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr));
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let host_error = |e: wasmtime::Error| Error::Host { component: name(), message: format!("{e:#}") };
+        let mut http = store.data_mut().http();
+        let incoming = http.new_incoming_request(Scheme::Http, request).map_err(host_error)?;
+        let outparam = http.new_response_outparam(sender).map_err(host_error)?;
+
+        let component = self.clone();
+        let guest = async move {
+            let work = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+            };
+            let result = match timeout {
+                Some(t) => match tokio::time::timeout(t, work).await {
+                    Ok(result) => result.map_err(|e| component.guest_error(&store, e)),
+                    Err(_) => Err(Error::Timeout { component: component.name().to_string(), timeout: t }),
+                },
+                None => work.await.map_err(|e| component.guest_error(&store, e)),
+            };
+            if let Err(e @ Error::Timeout { .. }) = &result {
+                tracing::warn!(component = %component.name(), "{e}");
+            }
+            result
+        };
+        let mut task = AbortOnDrop(Some(tokio::spawn(guest.instrument(span))));
+        match receiver.await {
+            Ok(Ok(response)) => {
+                task.detach();
+                Ok(response)
+            }
+            Ok(Err(code)) => Err(Error::Failed { component: name(), message: format!("it answered {code}") }),
+            Err(_) => match task.join().await {
+                Ok(Ok(())) => Err(Error::Failed {
+                    component: name(),
+                    message: "it returned without setting a response".into(),
+                }),
+                Ok(Err(e)) => Err(e),
+                Err(e) => {
+                    Err(Error::Host { component: name(), message: format!("the guest task failed: {e}") })
+                }
+            },
+        }
+    }
+
     fn new_store(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> Store<GuestState> {
         let host = &self.inner.host;
-        let limits = StoreLimitsBuilder::new().memory_size(host.limits.max_memory).build();
+        wasi.envs(&self.inner.caps.environment);
+        let limits = StoreLimitsBuilder::new().memory_size(self.inner.max_memory).build();
         let state = GuestState::new(
             self.inner.name.clone(),
             host.counters.clone(),
@@ -260,6 +386,29 @@ impl Component {
 }
 
 type CancelSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A spawned guest task, aborted (its instance dropped) if this is dropped before
+/// [`detach`](AbortOnDrop::detach).
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> AbortOnDrop<T> {
+    fn detach(&mut self) {
+        self.0 = None;
+    }
+
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        let handle = self.0.take().expect("joined once");
+        handle.await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
+}
 
 /// A pending handler call; `.await` it for the [`Response`].
 #[must_use = "a call does nothing until it is awaited"]

@@ -82,6 +82,15 @@ pub enum Error {
         limit: u32,
     },
 
+    /// A `wasi:http` guest ended its call without a response, or answered with an error code.
+    #[error("guest `{component}` failed the request: {message}")]
+    Failed {
+        /// The component's name.
+        component: String,
+        /// What the guest did instead of answering.
+        message: String,
+    },
+
     /// A host function failed in a way the guest could not be told about.
     #[error("host failure in `{component}`: {message}")]
     Host {

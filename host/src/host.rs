@@ -207,6 +207,8 @@ impl HostBuilder {
         let engine = engine::build(l, cache.clone()).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
         crate::capabilities::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
         for extension in self.extensions {
             extension(&mut linker).map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
@@ -318,6 +320,14 @@ impl Host {
             .publish(subject, payload.into())
             .await
             .map_err(|e| Error::Backend(format!("pubsub: {e}")))
+    }
+
+    /// Sends `text` to the websocket clients of `channel` (on every server sharing this host's
+    /// pub/sub backend), as a guest's `mixio::ws::send` does.
+    pub async fn send_websocket(&self, channel: &str, text: &str) -> Result<(), Error> {
+        use crate::capabilities::websocket;
+        websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
+        self.publish(&websocket::subject(channel), text.to_string()).await
     }
 
     /// The host's limits.

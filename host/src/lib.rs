@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod host;
 mod metrics;
+pub mod serve;
 mod sqlite;
 mod state;
 mod stdio;

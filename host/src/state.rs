@@ -6,8 +6,10 @@ use std::sync::Arc;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::ComponentCaps;
+use crate::capabilities::http_client::WasiHttpHooksImpl;
 use crate::metrics::Counters;
 use crate::stdio::GuestOutput;
 
@@ -19,6 +21,9 @@ pub struct GuestState {
     pub(crate) open_sql_connections: usize,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    /// `wasi:http` state, for components of the `wasi:http/proxy` world.
+    http: WasiHttpCtx,
+    http_hooks: WasiHttpHooksImpl,
     pub(crate) limits: StoreLimits,
     /// The guest's stderr when it goes to the log (not when inherited by `mixio run`).
     pub(crate) stderr: Option<GuestOutput>,
@@ -34,10 +39,17 @@ impl GuestState {
         stderr: Option<GuestOutput>,
     ) -> GuestState {
         counters.instance_created();
+        let http_hooks = WasiHttpHooksImpl {
+            component: component.clone(),
+            caps: caps.clone(),
+            counters: counters.clone(),
+        };
         GuestState {
             component,
             counters,
             caps,
+            http: WasiHttpCtx::new(),
+            http_hooks,
             open_kv_stores: 0,
             open_sql_connections: 0,
             wasi,
@@ -65,5 +77,11 @@ impl Drop for GuestState {
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for GuestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
     }
 }

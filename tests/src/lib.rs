@@ -3,9 +3,12 @@
 
 use std::path::PathBuf;
 
+pub mod client;
 pub mod http_server;
 pub mod proxy;
+pub mod serve;
 pub mod services;
+pub mod webdriver;
 
 /// The directory holding the guests' `.wasm` files.
 pub const GUESTS_DIR: &str = env!("MIXIO_GUESTS_DIR");

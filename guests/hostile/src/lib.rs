@@ -3,6 +3,7 @@
 //! | mode | what the guest does |
 //! |---|---|
 //! | `ok` (default) | answers `200 fine` |
+//! | `loop` | spins forever without I/O, until the host's deadline stops it |
 //! | `unreachable` | executes the wasm `unreachable` instruction (a trap) |
 //! | `panic` | panics with a message (Rust aborts: also a trap, with the message on stderr) |
 //! | `sleep-then-panic` | sleeps `?ms=` (default 50) on the host, then panics |
@@ -17,6 +18,7 @@ use mixio::http::{Request, Response};
 fn handle(req: Request) -> Response {
     match req.query_param("do").as_deref().unwrap_or("ok") {
         "ok" => Response::text("fine\n"),
+        "loop" => spin(),
         "unreachable" => trap(),
         "panic" => panic!("boom: the guest gave up"),
         "sleep-then-panic" => {
@@ -39,6 +41,14 @@ fn handle(req: Request) -> Response {
             Response::text("woke up without committing\n")
         }
         other => Response::error(400, &format!("unknown mode `{other}`")),
+    }
+}
+
+/// Loops forever; `black_box` keeps the compiler from proving the loop away.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
     }
 }
 

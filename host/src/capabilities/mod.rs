@@ -17,6 +17,7 @@ mod log;
 pub mod pubsub;
 pub mod sql;
 mod time;
+pub mod websocket;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -38,6 +39,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result
     bindings::mixio::io::sql::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     bindings::mixio::io::http_client::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     bindings::mixio::io::pubsub::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+    bindings::mixio::io::websocket::add_to_linker::<GuestState, Data>(linker, |s| s)?;
     Ok(())
 }
 
@@ -59,6 +61,8 @@ pub struct Grants {
     pub allowed_hosts: Vec<String>,
     /// Pub/sub topics the component may publish to; `*` for any.
     pub topics: Vec<String>,
+    /// Websocket channels the component may send to; `*` for any.
+    pub channels: Vec<String>,
     /// Key-value stores (names configured on the host) the component may open.
     pub kv: Vec<String>,
     /// SQL databases (names configured on the host) the component may open.
@@ -69,6 +73,9 @@ pub struct Grants {
     /// Configuration variables. A variable is overridden by the environment variable
     /// `MIXIO_CONFIG_<NAME>` (upper-case, other characters as `_`) when that is set.
     pub config: BTreeMap<String, String>,
+    /// Environment variables the component sees through `wasi:cli/environment` (e.g.
+    /// `std::env::var` in Rust). Default: none.
+    pub environment: BTreeMap<String, String>,
 }
 
 impl Grants {
@@ -90,6 +97,12 @@ impl Grants {
         self
     }
 
+    /// Allows sending to websocket channel `channel` (`*` for any).
+    pub fn channel(mut self, channel: impl Into<String>) -> Grants {
+        self.channels.push(channel.into());
+        self
+    }
+
     /// Grants the key-value store `name`.
     pub fn kv(mut self, name: impl Into<String>) -> Grants {
         self.kv.push(name.into());
@@ -105,6 +118,12 @@ impl Grants {
     /// Sets the namespace (see [`Grants::namespace`](#structfield.namespace)).
     pub fn namespace(mut self, namespace: impl Into<String>) -> Grants {
         self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets environment variable `name` for the component.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Grants {
+        self.environment.insert(name.into(), value.into());
         self
     }
 
@@ -199,10 +218,12 @@ pub(crate) struct ComponentCaps {
     pub(crate) allowed_hosts: http_client::AllowList,
     pub(crate) http: Arc<http_client::HttpClient>,
     topics: Vec<String>,
+    channels: Vec<String>,
     pub(crate) pubsub: Arc<dyn pubsub::PubSubBackend>,
     kv: HashMap<String, Arc<dyn kv::KvBackend>>,
     sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
     pub(crate) config: BTreeMap<String, String>,
+    pub(crate) environment: Vec<(String, String)>,
 }
 
 impl ComponentCaps {
@@ -217,7 +238,12 @@ impl ComponentCaps {
         let namespace = namespace
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
-            .collect();
+            .collect::<String>();
+        // Subjects starting with `_` are the host's own (websocket channels).
+        let namespace = match namespace.trim_start_matches(['_', '.']) {
+            "" => "component".to_string(),
+            trimmed => trimmed.to_string(),
+        };
         let allowed_hosts = http_client::AllowList::parse(&grants.allowed_hosts)
             .map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
         for topic in grants.topics.iter().filter(|t| *t != "*") {
@@ -228,10 +254,12 @@ impl ComponentCaps {
             allowed_hosts,
             http: backends.http.clone(),
             topics: grants.topics.clone(),
+            channels: grants.channels.clone(),
             pubsub: backends.pubsub.clone(),
             kv,
             sql,
             config: config::resolve(&grants.config),
+            environment: grants.environment.clone().into_iter().collect(),
         })
     }
 
@@ -245,6 +273,10 @@ impl ComponentCaps {
 
     pub(crate) fn topic_granted(&self, topic: &str) -> bool {
         self.topics.iter().any(|t| t == "*" || t == topic)
+    }
+
+    pub(crate) fn channel_granted(&self, channel: &str) -> bool {
+        self.channels.iter().any(|c| c == "*" || c == channel)
     }
 }
 

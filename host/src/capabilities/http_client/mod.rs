@@ -3,6 +3,7 @@
 //! connection, on every redirect hop.
 
 mod allow;
+mod wasi;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use url::Url;
 
 pub use allow::{AllowList, Refusal};
+pub(crate) use wasi::WasiHttpHooksImpl;
 
 use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
 use crate::metrics::host_call;
@@ -49,6 +51,11 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// The limits this client applies.
+    pub(crate) fn config(&self) -> &HttpConfig {
+        &self.config
+    }
+
     /// A client verifying TLS certificates against the Mozilla root store (webpki-roots).
     pub fn new(config: HttpConfig) -> Result<HttpClient, String> {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());

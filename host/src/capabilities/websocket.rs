@@ -1,0 +1,84 @@
+//! `mixio:io/websocket`: guests push text to the websocket clients of a channel.
+//!
+//! Clients connect to `GET /ws/{channel}` on `mixio serve` (see [`crate::serve`]). A guest's
+//! [`send`](Host::send) publishes the text on the host's pub/sub backend under the subject
+//! [`subject(channel)`](subject); every server with clients on that channel subscribes to it,
+//! so a message reaches the clients of every host sharing the backend.
+
+use crate::bindings::mixio::io::websocket::{Error, Host};
+use crate::metrics::host_call;
+use crate::state::GuestState;
+
+/// Longest channel name, in bytes.
+pub const MAX_CHANNEL: usize = 128;
+/// Largest message, in bytes.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// Checks a channel name: 1 to [`MAX_CHANNEL`] bytes, no control characters.
+pub(crate) fn check_channel(channel: &str) -> Result<(), String> {
+    if channel.is_empty() || channel.len() > MAX_CHANNEL {
+        return Err(format!("a channel name must have 1 to {MAX_CHANNEL} bytes"));
+    }
+    if channel.chars().any(char::is_control) {
+        return Err("a channel name must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// The pub/sub subject of websocket channel `channel`. Guest topics are `<namespace>.<topic>`
+/// and a namespace never starts with `_`, so no guest can publish to these subjects.
+/// Bytes other than ASCII letters, digits and `-` are escaped as `_XX`, so any channel name is a
+/// single subject token on every backend.
+pub(crate) fn subject(channel: &str) -> String {
+    use std::fmt::Write;
+    let mut subject = String::from("_ws.");
+    for b in channel.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            subject.push(b as char);
+        } else {
+            let _ = write!(subject, "_{b:02X}");
+        }
+    }
+    subject
+}
+
+impl Host for GuestState {
+    async fn send(&mut self, channel: String, text: String) -> wasmtime::Result<Result<(), Error>> {
+        if let Err(e) = check_channel(&channel) {
+            return Ok(Err(Error::Invalid(e)));
+        }
+        if text.len() > MAX_MESSAGE {
+            return Ok(Err(Error::Invalid(format!(
+                "a message of {} bytes exceeds {MAX_MESSAGE}",
+                text.len()
+            ))));
+        }
+        if !self.caps.channel_granted(&channel) {
+            return Ok(Err(Error::AccessDenied(format!(
+                "websocket channel `{channel}` is not granted to component `{}`",
+                self.component
+            ))));
+        }
+        let caps = self.caps.clone();
+        Ok(host_call(&self.counters, caps.pubsub.publish(&subject(&channel), text.into()))
+            .await
+            .map_err(|e| Error::Backend(e.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_channel, subject};
+
+    #[test]
+    fn channels_escape_to_one_subject_token() {
+        assert_eq!(subject("ada"), "_ws.ada");
+        assert_eq!(subject("a.b c"), "_ws.a_2Eb_20c");
+        assert_eq!(subject("José"), "_ws.Jos_C3_A9");
+        assert_eq!(subject("_"), "_ws._5F");
+        assert!(check_channel("").is_err());
+        assert!(check_channel(&"x".repeat(129)).is_err());
+        assert!(check_channel("a\nb").is_err());
+        assert!(check_channel("any name, ünïcode").is_ok());
+    }
+}

@@ -1,0 +1,484 @@
+//! `mixio.toml`: the app a server runs. Parsed strictly (an unknown key is an error), then
+//! validated; every error names the file, the key and the problem.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::router::Route;
+use crate::Error;
+
+/// The default name of the manifest file.
+pub const MANIFEST_FILE: &str = "mixio.toml";
+
+/// An application: its backends and its components, from a `mixio.toml` or a single `.wasm`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct App {
+    /// The app's name (log lines, the ready message).
+    pub name: String,
+    /// The directory relative paths were resolved against (the manifest's directory).
+    pub root: PathBuf,
+    /// Where embedded backends keep their files (`data_dir`, default `.mixio`).
+    pub data_dir: PathBuf,
+    /// Files served for `GET` requests that no route takes (`static_dir`).
+    pub static_dir: Option<PathBuf>,
+    /// Instances that may exist at once in the whole server.
+    pub max_instances: u32,
+    /// The pub/sub backend URL.
+    pub pubsub: String,
+    /// Key-value stores, name → URL.
+    pub kv: BTreeMap<String, String>,
+    /// SQL databases, name → URL.
+    pub sql: BTreeMap<String, String>,
+    /// The components, in the manifest's order.
+    pub components: Vec<ComponentSpec>,
+}
+
+/// One component of an [`App`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ComponentSpec {
+    /// Its name (the key under `[components]`).
+    pub name: String,
+    /// The `.wasm` file.
+    pub source: PathBuf,
+    /// The shell command that builds `source`, run in the manifest's directory by `--build`.
+    pub build: Option<String>,
+    /// The requests it serves.
+    pub routes: Vec<Route>,
+    /// What it may use. `${self}` in config values and allowed hosts is the server's URL.
+    pub grants: crate::Grants,
+    /// Its limits.
+    pub limits: ComponentLimits,
+}
+
+/// Per-component limits of a server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ComponentLimits {
+    /// Deadline of one request, instantiation included. Default 30 s.
+    pub timeout: Duration,
+    /// Linear memory of one instance. Default: the server's (128 MiB).
+    pub max_memory: Option<usize>,
+    /// Largest request body accepted (larger: `413`). Default 10 MiB.
+    pub max_request_body: u64,
+    /// Largest response body sent (larger: `500`). Default 10 MiB.
+    pub max_response_body: u64,
+    /// Instances of this component running at once. Default 100.
+    pub max_concurrent: usize,
+    /// Requests waiting for an instance beyond `max_concurrent`; past it, `503`. Default 1000.
+    pub queue: usize,
+}
+
+impl Default for ComponentLimits {
+    fn default() -> ComponentLimits {
+        ComponentLimits {
+            timeout: Duration::from_secs(30),
+            max_memory: None,
+            max_request_body: 10 << 20,
+            max_response_body: 10 << 20,
+            max_concurrent: 100,
+            queue: 1000,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    data_dir: Option<String>,
+    static_dir: Option<String>,
+    max_instances: Option<u32>,
+    #[serde(default)]
+    backends: RawBackends,
+    #[serde(default)]
+    components: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBackends {
+    pubsub: Option<String>,
+    #[serde(default)]
+    kv: BTreeMap<String, String>,
+    #[serde(default)]
+    sql: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    source: String,
+    build: Option<String>,
+    routes: Vec<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    kv: Vec<String>,
+    #[serde(default)]
+    sql: Vec<String>,
+    #[serde(default)]
+    topics: Vec<String>,
+    #[serde(default)]
+    websocket: Vec<String>,
+    namespace: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    timeout: Option<Quantity>,
+    max_memory: Option<Quantity>,
+    max_request_body: Option<Quantity>,
+    max_response_body: Option<Quantity>,
+    max_concurrent: Option<usize>,
+    queue: Option<usize>,
+}
+
+/// A number, or text with a unit (`"64MiB"`, `"500ms"`).
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum Quantity {
+    Number(u64),
+    Text(String),
+}
+
+impl App {
+    /// Reads and validates the manifest at `path`.
+    pub fn from_manifest(path: &Path) -> Result<App, Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
+        let root = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let root = if root.as_os_str().is_empty() { PathBuf::from(".") } else { root };
+        App::parse(&text, &path.display().to_string(), &root, |k| std::env::var(k).ok())
+    }
+
+    /// An app of one component serving every path, with no manifest: it is granted the
+    /// in-memory key-value store `default` and every websocket channel, nothing else.
+    pub fn single(wasm: &Path) -> App {
+        let name = wasm.file_stem().map_or_else(|| "app".into(), |s| s.to_string_lossy().into_owned());
+        let grants = crate::Grants::new().kv("default").channel("*");
+        App {
+            name: name.clone(),
+            root: PathBuf::from("."),
+            data_dir: PathBuf::from(".mixio"),
+            static_dir: None,
+            max_instances: crate::Limits::default().max_instances,
+            pubsub: "memory".into(),
+            kv: [("default".to_string(), "memory".to_string())].into(),
+            sql: BTreeMap::new(),
+            components: vec![ComponentSpec {
+                name,
+                source: wasm.to_path_buf(),
+                build: None,
+                routes: vec![Route::parse("/*").expect("a valid route")],
+                grants,
+                limits: ComponentLimits::default(),
+            }],
+        }
+    }
+
+    /// Parses manifest `text`; `file` names it in errors, relative paths are resolved
+    /// against `root`, and `env` gives the environment overrides of backend URLs.
+    pub(crate) fn parse(
+        text: &str,
+        file: &str,
+        root: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<App, Error> {
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{file}: {}", e.to_string().trim_end())))?;
+        let bad = |key: &str, problem: String| Error::Config(format!("{file}: `{key}`: {problem}"));
+
+        if raw.name.trim().is_empty() {
+            return Err(bad("name", "must not be empty".into()));
+        }
+        let data_dir = root.join(raw.data_dir.as_deref().unwrap_or(".mixio"));
+        let static_dir = raw.static_dir.map(|d| root.join(d));
+        if let Some(dir) = &static_dir
+            && !dir.is_dir()
+        {
+            return Err(bad("static_dir", format!("`{}` is not a directory", dir.display())));
+        }
+        let max_instances = raw.max_instances.unwrap_or(crate::Limits::default().max_instances);
+        if max_instances == 0 {
+            return Err(bad("max_instances", "must be at least 1".into()));
+        }
+
+        // Backends: the embedded defaults, then the manifest, then the environment.
+        let mut kv: BTreeMap<String, String> = [("default".to_string(), "memory".to_string())].into();
+        kv.extend(raw.backends.kv);
+        let mut sql: BTreeMap<String, String> = [("default".to_string(), "sqlite:app.db".to_string())].into();
+        sql.extend(raw.backends.sql);
+        for (kind, urls) in [("KV", &mut kv), ("SQL", &mut sql)] {
+            for (name, url) in urls.iter_mut() {
+                if let Some(value) = env(&env_name(kind, name)) {
+                    *url = value;
+                }
+                if let Some(path) = url.strip_prefix("sqlite:") {
+                    *url = format!("sqlite:{}", data_dir.join(path).display());
+                }
+            }
+        }
+        let pubsub = env("MIXIO_PUBSUB").or(raw.backends.pubsub).unwrap_or_else(|| "memory".into());
+
+        if raw.components.is_empty() {
+            return Err(bad(
+                "components",
+                "the app has no components: add a `[components.NAME]` table".into(),
+            ));
+        }
+        let mut components = Vec::new();
+        for (name, c) in raw.components {
+            let key = |field: &str| format!("components.{name}.{field}");
+            if c.routes.is_empty() {
+                return Err(bad(&key("routes"), "must list at least one route, e.g. \"POST /order\"".into()));
+            }
+            let mut routes = Vec::new();
+            for (i, route) in c.routes.iter().enumerate() {
+                routes.push(Route::parse(route).map_err(|e| bad(&format!("{}[{i}]", key("routes")), e))?);
+            }
+            for store in &c.kv {
+                if !kv.contains_key(store) {
+                    return Err(bad(
+                        &key("kv"),
+                        format!("store `{store}` is not configured under `[backends.kv]`"),
+                    ));
+                }
+            }
+            for db in &c.sql {
+                if !sql.contains_key(db) {
+                    return Err(bad(
+                        &key("sql"),
+                        format!("database `{db}` is not configured under `[backends.sql]`"),
+                    ));
+                }
+            }
+            let limits = limits(&c.limits, &|field, problem| bad(&key(&format!("limits.{field}")), problem))?;
+            let mut grants = crate::Grants::new();
+            grants.allowed_hosts = c.allowed_hosts;
+            grants.kv = c.kv;
+            grants.sql = c.sql;
+            grants.topics = c.topics;
+            grants.channels = c.websocket;
+            grants.namespace = c.namespace;
+            grants.config = c.config;
+            grants.environment = c.environment;
+            components.push(ComponentSpec {
+                source: root.join(&c.source),
+                build: c.build.filter(|b| !b.trim().is_empty()),
+                name,
+                routes,
+                grants,
+                limits,
+            });
+        }
+        super::router::check_overlaps(&components).map_err(|e| Error::Config(format!("{file}: {e}")))?;
+        Ok(App {
+            name: raw.name,
+            root: root.to_path_buf(),
+            data_dir,
+            static_dir,
+            max_instances,
+            pubsub,
+            kv,
+            sql,
+            components,
+        })
+    }
+
+    /// Replaces `${self}` (the server's own URL) in every component's config values and
+    /// allowed hosts.
+    pub(crate) fn substitute_self(&mut self, url: &str) {
+        for c in &mut self.components {
+            for value in c.grants.config.values_mut().chain(c.grants.allowed_hosts.iter_mut()) {
+                *value = value.replace("${self}", url);
+            }
+        }
+    }
+}
+
+/// The environment variable overriding backend `name` of `kind`: `MIXIO_SQL_DEFAULT`.
+fn env_name(kind: &str, name: &str) -> String {
+    let name: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    format!("MIXIO_{kind}_{name}")
+}
+
+fn limits(raw: &RawLimits, bad: &dyn Fn(&str, String) -> Error) -> Result<ComponentLimits, Error> {
+    let d = ComponentLimits::default();
+    let size = |field: &str, q: &Option<Quantity>, default: u64| match q {
+        None => Ok(default),
+        Some(q) => parse_size(q).map_err(|e| bad(field, e)),
+    };
+    let timeout = match &raw.timeout {
+        None => d.timeout,
+        Some(q) => parse_duration(q).map_err(|e| bad("timeout", e))?,
+    };
+    if timeout.is_zero() {
+        return Err(bad("timeout", "must be more than zero".into()));
+    }
+    let max_memory = match &raw.max_memory {
+        None => None,
+        Some(q) => {
+            Some(usize::try_from(parse_size(q).map_err(|e| bad("max_memory", e))?).unwrap_or(usize::MAX))
+        }
+    };
+    let max_concurrent = raw.max_concurrent.unwrap_or(d.max_concurrent);
+    if max_concurrent == 0 {
+        return Err(bad("max_concurrent", "must be at least 1".into()));
+    }
+    Ok(ComponentLimits {
+        timeout,
+        max_memory,
+        max_request_body: size("max_request_body", &raw.max_request_body, d.max_request_body)?,
+        max_response_body: size("max_response_body", &raw.max_response_body, d.max_response_body)?,
+        max_concurrent,
+        queue: raw.queue.unwrap_or(d.queue),
+    })
+}
+
+/// `1048576`, `"512KiB"`, `"64MiB"`, `"1GiB"`, `"10MB"`, `"100B"`.
+fn parse_size(q: &Quantity) -> Result<u64, String> {
+    let text = match q {
+        Quantity::Number(n) => return Ok(*n),
+        Quantity::Text(t) => t.trim(),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let unit_bytes: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in \"{text}\"; use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a size like \"64MiB\""))?;
+    n.checked_mul(unit_bytes).ok_or_else(|| format!("\"{text}\" is too large"))
+}
+
+/// `30` (seconds), `"500ms"`, `"10s"`, `"2m"`.
+fn parse_duration(q: &Quantity) -> Result<Duration, String> {
+    let text = match q {
+        Quantity::Number(n) => return Ok(Duration::from_secs(*n)),
+        Quantity::Text(t) => t.trim(),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a duration like \"10s\""))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        other => Err(format!("unknown duration unit `{other}` in \"{text}\"; use ms, s or m")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<App, String> {
+        App::parse(text, "mixio.toml", Path::new("/app"), |_| None).map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str = r#"
+        name = "shop"
+        [components.web]
+        source = "web.wasm"
+        routes = ["GET /items", "POST /items/*"]
+    "#;
+
+    #[test]
+    fn a_minimal_manifest_gets_the_embedded_defaults() {
+        let app = parse(MINIMAL).unwrap();
+        assert_eq!(app.name, "shop");
+        assert_eq!(app.data_dir, Path::new("/app/.mixio"));
+        assert_eq!(app.kv["default"], "memory");
+        assert_eq!(app.sql["default"], "sqlite:/app/.mixio/app.db");
+        assert_eq!(app.pubsub, "memory");
+        let web = &app.components[0];
+        assert_eq!(web.source, Path::new("/app/web.wasm"));
+        assert_eq!(web.routes.len(), 2);
+        assert_eq!(web.limits, ComponentLimits::default());
+    }
+
+    #[test]
+    fn limits_take_units() {
+        let app = parse(&format!(
+            "{MINIMAL}\n[components.web.limits]\ntimeout = \"500ms\"\nmax_memory = \"64MiB\"\n\
+             max_request_body = 1024\nmax_concurrent = 4\nqueue = 10\n"
+        ))
+        .unwrap();
+        let l = &app.components[0].limits;
+        assert_eq!(l.timeout, Duration::from_millis(500));
+        assert_eq!(l.max_memory, Some(64 << 20));
+        assert_eq!(l.max_request_body, 1024);
+        assert_eq!((l.max_concurrent, l.queue), (4, 10));
+    }
+
+    #[test]
+    fn the_environment_overrides_backends() {
+        let env = |k: &str| (k == "MIXIO_SQL_DEFAULT").then(|| "postgres://u@h/db".to_string());
+        let app = App::parse(MINIMAL, "mixio.toml", Path::new("/app"), env).unwrap();
+        assert_eq!(app.sql["default"], "postgres://u@h/db");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_key() {
+        let cases = [
+            (format!("{MINIMAL}\nbogus = 1"), "bogus"),
+            (MINIMAL.replace("routes", "rotues"), "rotues"),
+            (MINIMAL.replace("\"GET /items\"", "\"GET items\""), "components.web.routes[0]"),
+            (MINIMAL.replace("\"GET /items\"", "\"FETCH /items\""), "FETCH"),
+            (
+                format!("{MINIMAL}\n[components.web.limits]\ntimeout = \"5 parsecs\""),
+                "components.web.limits.timeout",
+            ),
+            (
+                format!("{MINIMAL}\n[components.web.limits]\nmax_memory = \"5XB\""),
+                "components.web.limits.max_memory",
+            ),
+            (format!("{MINIMAL}\n[components.web.limits]\nmax_concurrent = 0"), "max_concurrent"),
+            (MINIMAL.replace("routes = [", "sql = [\"orders\"]\nroutes = ["), "database `orders`"),
+            ("name = \"x\"".to_string(), "no components"),
+            (MINIMAL.replace("\"GET /items\"", "\"GET /ws/*\""), "/ws/"),
+            (format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /items\"]"), "both"),
+        ];
+        for (text, expected) in cases {
+            let error = parse(&text).expect_err(&text);
+            assert!(error.contains("mixio.toml"), "{error}");
+            assert!(error.contains(expected), "`{expected}` not in: {error}");
+        }
+    }
+
+    #[test]
+    fn self_is_substituted() {
+        let mut app = parse(&MINIMAL.replace(
+            "routes = [",
+            "allowed_hosts = [\"${self}\"]\nconfig = { kitchen = \"${self}/kitchen\" }\nroutes = [",
+        ))
+        .unwrap();
+        app.substitute_self("http://127.0.0.1:4000");
+        let grants = &app.components[0].grants;
+        assert_eq!(grants.allowed_hosts, ["http://127.0.0.1:4000"]);
+        assert_eq!(grants.config["kitchen"], "http://127.0.0.1:4000/kitchen");
+    }
+}

@@ -1,0 +1,592 @@
+//! `mixio serve`: an HTTP/1.1 server that answers each request with a fresh instance of the
+//! component its route names.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mixio_host::Error> {
+//! use mixio_host::serve::{App, Server};
+//!
+//! let app = App::from_manifest("mixio.toml".as_ref())?;
+//! let server = Server::bind(app, "127.0.0.1:3000".parse().unwrap()).await?;
+//! println!("serving on {}", server.url());
+//! server.run(async { tokio::signal::ctrl_c().await.unwrap() }, std::time::Duration::from_secs(10)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! The path of a request: the [router](Route) picks the component; its admission control
+//! (at most `max_concurrent` instances, then a bounded queue, then `503`) gives it a slot; the
+//! component runs in a fresh instance on a fiber, suspended whenever it waits on I/O, under its
+//! deadline (`504` when it passes). Traps and panics answer `500`. Every answer carries an
+//! `x-request-id`, which also tags the log lines of the request.
+//!
+//! `GET /ws/{channel}` upgrades to a websocket receiving what guests send to `channel`; other
+//! `GET` requests no route takes are served from the app's `static_dir`.
+
+mod admission;
+mod build;
+mod manifest;
+mod router;
+mod static_files;
+mod websocket;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+pub use admission::AdmissionStats;
+pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
+pub use router::Route;
+pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
+
+use crate::capabilities::websocket::check_channel;
+use crate::{Component, ComponentKind, Error, Host, Request, Response};
+use admission::Admission;
+use router::{Routed, Router, WEBSOCKET_PREFIX};
+use websocket::Hub;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of the server's responses.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A bound server, ready to [`run`](Server::run).
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+}
+
+struct Shared {
+    app: String,
+    url: String,
+    host: Host,
+    router: Router,
+    components: Vec<Served>,
+    static_dir: Option<PathBuf>,
+    hub: Hub,
+    request_ids: RequestIds,
+}
+
+struct Served {
+    component: Component,
+    limits: ComponentLimits,
+    admission: Arc<Admission>,
+}
+
+impl Server {
+    /// Listens on `addr` (port 0 picks a free one), starts the app's backends (checking each
+    /// answers) and loads its components. `${self}` in the app's config values and allowed
+    /// hosts becomes the server's URL.
+    pub async fn bind(mut app: App, addr: SocketAddr) -> Result<Server, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+        let local =
+            listener.local_addr().map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+        let url = match local {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => format!("http://127.0.0.1:{}", a.port()),
+            SocketAddr::V6(a) if a.ip().is_unspecified() => format!("http://[::1]:{}", a.port()),
+            a => format!("http://{a}"),
+        };
+        app.substitute_self(&url);
+
+        if app.kv.values().chain(app.sql.values()).any(|url| url.starts_with("sqlite:")) {
+            std::fs::create_dir_all(&app.data_dir).map_err(|e| {
+                Error::Config(format!("cannot create the data directory `{}`: {e}", app.data_dir.display()))
+            })?;
+        }
+        let max_memory = app
+            .components
+            .iter()
+            .filter_map(|c| c.limits.max_memory)
+            .max()
+            .unwrap_or(0)
+            .max(crate::Limits::default().max_memory);
+        let mut builder =
+            Host::builder().max_instances(app.max_instances).max_memory(max_memory).pubsub(&app.pubsub);
+        for (name, url) in &app.kv {
+            builder = builder.kv_store(name, url);
+        }
+        for (name, url) in &app.sql {
+            builder = builder.sql_database(name, url);
+        }
+        let host = builder.build()?;
+        host.connect().await?;
+
+        let mut components = Vec::new();
+        for spec in &app.components {
+            let (h, source, grants) = (host.clone(), spec.source.clone(), spec.grants.clone());
+            let mut component =
+                tokio::task::spawn_blocking(move || h.load_with(&source, &grants))
+                    .await
+                    .map_err(|e| Error::Config(format!("loading `{}` failed: {e}", spec.name)))??;
+            if component.kind() == ComponentKind::Command {
+                return Err(Error::Load {
+                    name: spec.source.display().to_string(),
+                    reason: format!(
+                        "component `{}` is a command (it exports `wasi:cli/run`); `mixio serve` needs a handler",
+                        spec.name
+                    ),
+                });
+            }
+            if let Some(bytes) = spec.limits.max_memory {
+                component = component.with_max_memory(bytes)?;
+            }
+            components.push(Served {
+                component,
+                limits: spec.limits.clone(),
+                admission: Admission::new(spec.limits.max_concurrent, spec.limits.queue),
+            });
+        }
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let shared = Shared {
+            app: app.name.clone(),
+            url,
+            hub: Hub::new(host.clone(), shutdown_rx),
+            host,
+            router: Router::new(&app.components),
+            components,
+            static_dir: app.static_dir.clone(),
+            request_ids: RequestIds::new(),
+        };
+        Ok(Server { listener, shared: Arc::new(shared), shutdown })
+    }
+
+    /// The server's URL, e.g. `http://127.0.0.1:3000`.
+    pub fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    /// The app's name.
+    pub fn app_name(&self) -> &str {
+        &self.shared.app
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The host running the components (its metrics count instances and suspended guests).
+    pub fn host(&self) -> &Host {
+        &self.shared.host
+    }
+
+    /// A handle to read the server's counters while it runs.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats { shared: self.shared.clone() }
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting connections, closes websockets,
+    /// and waits up to `drain` for the requests in flight to finish.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, drain: Duration) {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+        let (stop_connections, stop_rx) = watch::channel(false);
+        // Each connection task holds a sender; when all are gone, every connection is closed.
+        let (alive, mut all_closed) = mpsc::channel::<()>(1);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, or a connection reset before accept: go on.
+                        tracing::warn!("accepting a connection failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let shared = self.shared.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(shared.handle(request).await) }
+            });
+            let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            let mut stop = stop_rx.clone();
+            let alive = alive.clone();
+            tokio::spawn(async move {
+                let _alive = alive;
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    () = websocket::stopped(&mut stop) => connection.as_mut().graceful_shutdown(),
+                }
+                let _ = connection.await;
+            });
+        }
+        drop(self.listener);
+        tracing::info!(app = %self.shared.app, "shutting down: draining requests in flight");
+        let _ = self.shutdown.send(true);
+        let _ = stop_connections.send(true);
+        drop(alive);
+        match tokio::time::timeout(drain, all_closed.recv()).await {
+            Ok(_) => tracing::info!(app = %self.shared.app, "drained"),
+            Err(_) => {
+                tracing::warn!(app = %self.shared.app, ?drain, "requests still in flight after the drain bound")
+            }
+        }
+    }
+}
+
+/// Counters of a running [`Server`].
+#[derive(Clone)]
+pub struct ServerStats {
+    shared: Arc<Shared>,
+}
+
+impl ServerStats {
+    /// Admission counters of component `name`, if the app has it.
+    pub fn admission(&self, name: &str) -> Option<AdmissionStats> {
+        self.shared.components.iter().find(|c| c.component.name() == name).map(|c| c.admission.stats())
+    }
+
+    /// Websocket clients connected now.
+    pub fn websocket_clients(&self) -> usize {
+        self.shared.hub.clients()
+    }
+}
+
+impl Shared {
+    async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+        let id = self.request_ids.of(&request);
+        let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
+        let started = Instant::now();
+        let mut response = self.dispatch(request).instrument(span.clone()).await;
+        span.in_scope(|| {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "answered"
+            )
+        });
+        if let Ok(id) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert("x-request-id", id);
+        }
+        response
+    }
+
+    async fn dispatch(self: &Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+        let path = request.uri().path().to_string();
+        if let Some(channel) = path.strip_prefix(WEBSOCKET_PREFIX) {
+            return self.websocket(request, channel).await;
+        }
+        match self.router.route(request.method().as_str(), &path) {
+            Routed::Component(i) => self.call(&self.components[i], request).await,
+            Routed::MethodNotAllowed(methods) => {
+                let mut response = text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+                if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
+                    response.headers_mut().insert(header::ALLOW, allow);
+                }
+                response
+            }
+            Routed::NotFound => match (&self.static_dir, request.method()) {
+                (Some(dir), &Method::GET | &Method::HEAD) => {
+                    static_files::serve(dir, &path, request.method() == Method::HEAD).await
+                }
+                _ => text_response(StatusCode::NOT_FOUND, "not found"),
+            },
+        }
+    }
+
+    async fn call(&self, served: &Served, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+        let limits = &served.limits;
+        let declared =
+            request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limits.max_request_body) {
+            return too_large(limits.max_request_body);
+        }
+        match served.component.kind() {
+            ComponentKind::HttpProxy => self.call_proxy(served, request).await,
+            _ => self.call_handler(served, request).await,
+        }
+    }
+
+    async fn call_handler(
+        &self,
+        served: &Served,
+        request: hyper::Request<Incoming>,
+    ) -> hyper::Response<Body> {
+        let limits = &served.limits;
+        let (parts, body) = request.into_parts();
+        // The body is read before an instance is taken, so slow uploads hold no slot.
+        let body = match Limited::new(body, limits.max_request_body as usize).collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) if e.is::<LengthLimitError>() => return too_large(limits.max_request_body),
+            Err(e) => {
+                return text_response(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
+            }
+        };
+        let Some(permit) = served.admission.admit().await else {
+            return self.busy(served);
+        };
+        let request = Request {
+            method: parts.method.to_string(),
+            path_with_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+                .collect(),
+            body: body.to_vec(),
+        };
+        let result = served.component.call(request).timeout(Some(limits.timeout)).await;
+        drop(permit);
+        match result {
+            Ok(response) => into_http(served, response),
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn call_proxy(&self, served: &Served, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+        let limits = &served.limits;
+        let Some(permit) = served.admission.admit().await else {
+            return self.busy(served);
+        };
+        let (mut parts, body) = request.into_parts();
+        if !parts.headers.contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(self.url.trim_start_matches("http://"))
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+        let max_request = limits.max_request_body;
+        let body =
+            Limited::new(body, max_request as usize).map_err(move |e| match e.downcast::<hyper::Error>() {
+                Ok(e) => wasmtime_wasi_http::Error::from(*e),
+                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_request)),
+            });
+        let request = hyper::Request::from_parts(parts, body);
+        match served.component.call_http(request, Some(limits.timeout)).await {
+            Ok(response) => response.map(|body| {
+                // The slot is held until the guest's body is sent (or the client leaves).
+                Limited::new(body, limits.max_response_body as usize)
+                    .map_frame(move |frame| {
+                        let _slot = &permit;
+                        frame
+                    })
+                    .boxed_unsync()
+            }),
+            Err(e) => error_response(&e),
+        }
+    }
+
+    fn busy(&self, served: &Served) -> hyper::Response<Body> {
+        let limits = &served.limits;
+        tracing::warn!(
+            component = served.component.name(),
+            "busy: {} running and {} waiting; request refused",
+            limits.max_concurrent,
+            limits.queue
+        );
+        let mut response = text_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("`{}` is busy: try again shortly", served.component.name()),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+
+    async fn websocket(
+        self: &Arc<Self>,
+        mut request: hyper::Request<Incoming>,
+        channel: &str,
+    ) -> hyper::Response<Body> {
+        let channel = percent_decode(channel);
+        if let Err(e) = check_channel(&channel) {
+            return text_response(StatusCode::BAD_REQUEST, &e);
+        }
+        let headers = request.headers();
+        let has_token = |name: HeaderName, token: &str| {
+            headers
+                .get_all(name)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+        };
+        let key = headers.get(header::SEC_WEBSOCKET_KEY).map(|k| k.as_bytes().to_vec());
+        let upgrade = request.method() == Method::GET
+            && has_token(header::CONNECTION, "upgrade")
+            && has_token(header::UPGRADE, "websocket")
+            && headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
+        let (Some(key), true) = (key, upgrade) else {
+            let mut response = text_response(
+                StatusCode::UPGRADE_REQUIRED,
+                "this is a websocket channel: connect with a websocket client (version 13)",
+            );
+            response.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            return response;
+        };
+        let member = match self.hub.join(&channel).await {
+            Ok(joined) => joined,
+            Err(e) => {
+                tracing::warn!(%channel, "cannot subscribe to the websocket channel: {e}");
+                return text_response(StatusCode::SERVICE_UNAVAILABLE, "the pub/sub backend is unavailable");
+            }
+        };
+        let on_upgrade = hyper::upgrade::on(&mut request);
+        let shared = self.clone();
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => shared.hub.serve_client(upgraded, channel, member).await,
+                Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
+            }
+        });
+        let mut response = hyper::Response::new(empty());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let h = response.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if let Ok(accept) = HeaderValue::from_str(&websocket::accept_key(&key)) {
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
+        response
+    }
+}
+
+/// A guest's [`Response`] as an HTTP response, checked against the component's limits.
+fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
+    let name = served.component.name();
+    let invalid = |what: String| {
+        tracing::warn!(component = name, "{what}");
+        text_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("`{name}` {what}"))
+    };
+    let Ok(status) = StatusCode::from_u16(response.status) else {
+        return invalid(format!("answered with an invalid status {}", response.status));
+    };
+    if response.body.len() as u64 > served.limits.max_response_body {
+        return invalid(format!(
+            "answered with a body of {} bytes, over its limit of {}",
+            response.body.len(),
+            served.limits.max_response_body
+        ));
+    }
+    let mut http = hyper::Response::new(full(Bytes::from(response.body)));
+    *http.status_mut() = status;
+    for (name, value) in response.headers {
+        let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(&value))
+        else {
+            return invalid(format!("answered with an invalid header `{}`", name.escape_default()));
+        };
+        // The server frames the body itself.
+        if matches!(name, header::CONTENT_LENGTH | header::TRANSFER_ENCODING | header::CONNECTION) {
+            continue;
+        }
+        http.headers_mut().append(name, value);
+    }
+    http
+}
+
+/// The answer to a failed call: `504` for a deadline, `503` for no free instance, else `500`.
+fn error_response(error: &Error) -> hyper::Response<Body> {
+    let status = match error {
+        Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut response = text_response(status, &error.to_string());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn too_large(limit: u64) -> hyper::Response<Body> {
+    text_response(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body exceeds {limit} bytes"))
+}
+
+/// A plain-text answer: `<reason>\n`.
+pub(crate) fn text_response(status: StatusCode, reason: &str) -> hyper::Response<Body> {
+    let mut response = hyper::Response::new(full(Bytes::from(format!("{reason}\n"))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+pub(crate) fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
+
+fn empty() -> Body {
+    full(Bytes::new())
+}
+
+/// `%XX` escapes decoded; invalid UTF-8 replaced.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Request ids: the client's `x-request-id` when it is short and plain, else
+/// `<process prefix>-<counter>`.
+struct RequestIds {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed = (u64::from(nanos) ^ (u64::from(std::process::id()) << 20)) & 0xff_ffff;
+        RequestIds { prefix: format!("{seed:06x}"), next: AtomicU64::new(1) }
+    }
+
+    fn of<B>(&self, request: &hyper::Request<B>) -> String {
+        if let Some(id) = request.headers().get("x-request-id").and_then(|v| v.to_str().ok())
+            && !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return id.to_string();
+        }
+        format!("{}-{:x}", self.prefix, self.next.fetch_add(1, Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert_eq!(super::percent_decode("Jos%C3%A9%20M"), "José M");
+        assert_eq!(super::percent_decode("100%"), "100%");
+        assert_eq!(super::percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,199 @@
+//! Websocket channels: `GET /ws/{channel}` upgrades to a websocket that receives every message
+//! guests send to `channel` ([`mixio::ws::send`](../../../mixio/ws/fn.send.html)).
+//!
+//! The hub subscribes to a channel's pub/sub subject while it has clients on this server, and
+//! fans each message out to them. Each client has a queue of [`CLIENT_BUFFER`] messages: a
+//! client whose queue is full, or that does not take a message within [`SEND_TIMEOUT`], is
+//! disconnected at once; guests and the other clients never wait for it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use crate::Host;
+use crate::capabilities::websocket::subject;
+
+/// Messages queued for one client; a client that falls this far behind is disconnected.
+pub const CLIENT_BUFFER: usize = 256;
+/// Longest a client may take to accept one message before it is disconnected.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message a client may send (clients only listen; this bounds what they can make
+/// the server read).
+const MAX_CLIENT_MESSAGE: usize = 4 << 10;
+
+/// The websocket channels of one server.
+pub(crate) struct Hub {
+    host: Host,
+    channels: Mutex<HashMap<String, Weak<Channel>>>,
+    shutdown: watch::Receiver<bool>,
+    clients: Arc<()>,
+    next_client: AtomicU64,
+}
+
+/// A channel with clients on this server: its subscription, fanned out to the clients.
+pub(crate) struct Channel {
+    clients: Arc<Mutex<HashMap<u64, Client>>>,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+/// The server's end of one client's queue.
+struct Client {
+    queue: mpsc::Sender<Bytes>,
+    /// Told when the client fell behind and must go.
+    kick: Arc<Notify>,
+}
+
+/// A client's place in a channel; leaving the channel when dropped.
+pub(crate) struct Membership {
+    channel: Arc<Channel>,
+    id: u64,
+    messages: mpsc::Receiver<Bytes>,
+    kick: Arc<Notify>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.channel.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        // The last client left: unsubscribe.
+        self.forwarder.abort();
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(host: Host, shutdown: watch::Receiver<bool>) -> Hub {
+        Hub {
+            host,
+            channels: Mutex::default(),
+            shutdown,
+            clients: Arc::new(()),
+            next_client: AtomicU64::new(0),
+        }
+    }
+
+    /// Clients connected now.
+    pub(crate) fn clients(&self) -> usize {
+        Arc::strong_count(&self.clients) - 1
+    }
+
+    /// Joins `name`, subscribing to it if this is its first client here. When this returns,
+    /// messages sent to the channel reach the membership's queue.
+    pub(crate) async fn join(&self, name: &str) -> Result<Membership, String> {
+        let existing =
+            self.channels.lock().unwrap_or_else(|e| e.into_inner()).get(name).and_then(Weak::upgrade);
+        let channel = match existing {
+            Some(channel) => channel,
+            None => {
+                let mut subscription =
+                    self.host.subscribe(&subject(name)).await.map_err(|e| e.to_string())?;
+                let clients: Arc<Mutex<HashMap<u64, Client>>> = Arc::default();
+                let fan_out = clients.clone();
+                let forwarder = tokio::spawn(async move {
+                    while let Some(message) = subscription.next().await {
+                        let mut clients = fan_out.lock().unwrap_or_else(|e| e.into_inner());
+                        clients.retain(|_, client| match client.queue.try_send(message.clone()) {
+                            Ok(()) => true,
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                client.kick.notify_one();
+                                false
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        });
+                    }
+                });
+                let channel = Arc::new(Channel { clients, forwarder });
+                let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+                channels.insert(name.to_string(), Arc::downgrade(&channel));
+                // Forget channels whose clients all left, once they are many.
+                if channels.len() >= 64 && channels.len().is_power_of_two() {
+                    channels.retain(|_, c| c.strong_count() > 0);
+                }
+                channel
+            }
+        };
+        let (queue, messages) = mpsc::channel(CLIENT_BUFFER);
+        let kick = Arc::new(Notify::new());
+        let id = self.next_client.fetch_add(1, Relaxed);
+        channel
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Client { queue, kick: kick.clone() });
+        Ok(Membership { channel, id, messages, kick })
+    }
+
+    /// Serves one upgraded connection until the client leaves, falls behind, or the server
+    /// shuts down.
+    pub(crate) async fn serve_client(&self, upgraded: Upgraded, channel: String, mut member: Membership) {
+        let _client = self.clients.clone();
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_CLIENT_MESSAGE))
+            .max_frame_size(Some(MAX_CLIENT_MESSAGE));
+        let mut socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        let mut shutdown = self.shutdown.clone();
+        let kick = member.kick.clone();
+        tracing::debug!(%channel, "websocket client joined");
+        let too_slow = (CloseCode::Policy, "too slow: messages were dropped");
+        let close = loop {
+            tokio::select! {
+                message = member.messages.recv() => {
+                    let Some(payload) = message else { break Some((CloseCode::Away, "channel closed")) };
+                    let message = match std::str::from_utf8(&payload) {
+                        Ok(text) => Message::text(text),
+                        Err(_) => Message::binary(payload),
+                    };
+                    tokio::select! {
+                        sent = tokio::time::timeout(SEND_TIMEOUT, socket.send(message)) => match sent {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return, // the client is gone
+                            Err(_) => break Some(too_slow),
+                        },
+                        () = kick.notified() => break Some(too_slow),
+                    }
+                }
+                () = kick.notified() => break Some(too_slow),
+                incoming = socket.next() => match incoming {
+                    // Pings are answered by the protocol layer; text from clients is ignored.
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {}
+                },
+                () = stopped(&mut shutdown) => break Some((CloseCode::Away, "server shutting down")),
+            }
+        };
+        drop(member);
+        if let Some((code, reason)) = close {
+            if code == CloseCode::Policy {
+                tracing::warn!(%channel, "websocket client too slow: disconnected");
+            }
+            let frame = CloseFrame { code, reason: reason.into() };
+            let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame))).await;
+        }
+        tracing::debug!(%channel, "websocket client left");
+    }
+}
+
+/// The value of `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
+pub(crate) fn accept_key(key: &[u8]) -> String {
+    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key)
+}
+
+/// Completes when `flag` becomes true (or its sender is gone).
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
