@@ -6,6 +6,7 @@ pub mod capabilities;
 mod component;
 mod engine;
 mod error;
+pub mod fiber;
 mod host;
 mod metrics;
 pub mod serve;
