@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mixio_host::serve::{App, MANIFEST_FILE, Server};
-use mixio_host::{Component, Error, Host, Request, Response};
+use mixio_host::{Component, Error, Host, Io, Request, Response};
 
 /// A WebAssembly host where synchronous guest code does asynchronous I/O.
 #[derive(Parser)]
@@ -25,6 +25,10 @@ enum Command {
     /// Run a command component (one that exports `wasi:cli/run`, e.g. a Rust `fn main()`
     /// built for wasm32-wasip2); exits with its exit status.
     Run {
+        /// How the guest's I/O runs: `async` (fibers; the default), `blocking` (a pool of 64
+        /// threads) or `blocking:THREADS`.
+        #[arg(long, value_parser = Io::parse)]
+        io: Option<Io>,
         /// The component file (`.wasm`).
         component: PathBuf,
         /// Arguments passed to the guest.
@@ -33,6 +37,10 @@ enum Command {
     },
     /// Call a handler component once and print its response.
     Call {
+        /// How the guest's I/O runs: `async` (fibers; the default), `blocking` (a pool of 64
+        /// threads) or `blocking:THREADS`.
+        #[arg(long, value_parser = Io::parse)]
+        io: Option<Io>,
         /// The component file (`.wasm`).
         component: PathBuf,
         /// The request method.
@@ -69,6 +77,9 @@ enum Command {
         /// Seconds to let requests in flight finish on shutdown.
         #[arg(long, default_value_t = 10.0)]
         drain: f64,
+        /// Overrides the manifest's `io`: `async`, `blocking` or `blocking:THREADS`.
+        #[arg(long, value_parser = Io::parse)]
+        io: Option<Io>,
     },
 }
 
@@ -121,12 +132,12 @@ struct UsageError(String);
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Run { component, args } => {
-            let component = load(&component)?;
+        Command::Run { io, component, args } => {
+            let component = load(&component, io)?;
             let code = runtime.block_on(component.run(args).inherit_stdio().into_future())?;
             Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
         }
-        Command::Call { component, method, path, headers, body, timeout } => {
+        Command::Call { io, component, method, path, headers, body, timeout } => {
             let request = request(method, path, &headers, body)?;
             let timeout = match timeout {
                 0.0 => None,
@@ -138,16 +149,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .into());
                 }
             };
-            let component = load(&component)?;
+            let component = load(&component, io)?;
             let response = runtime.block_on(component.call(request).timeout(timeout).into_future())?;
             print_response(&response);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { target, listen, build, drain } => {
+        Command::Serve { target, listen, build, drain, io } => {
             if !(drain.is_finite() && drain >= 0.0) {
                 return Err(UsageError(format!("--drain must be a number of seconds, got {drain}")).into());
             }
-            let app = app(&target)?;
+            let mut app = app(&target)?;
+            if let Some(io) = io {
+                app.io = io;
+            }
             if build {
                 app.build()?;
             }
@@ -198,8 +212,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Component> {
-    let host = Host::new()?;
+fn load(path: &PathBuf, io: Option<Io>) -> anyhow::Result<Component> {
+    let host = Host::builder().io(io.unwrap_or(Io::Async)).build()?;
     Ok(host.load(path)?)
 }
 

@@ -16,9 +16,10 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use crate::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
+use crate::blocking::{self, CallCancelled, DeadlineExceeded};
 use crate::capabilities::{ComponentCaps, Grants};
 use crate::error::Error;
-use crate::host::{Host, HostInner};
+use crate::host::{Host, HostInner, Io};
 use crate::state::GuestState;
 use crate::stdio::{GuestOutput, Stream};
 
@@ -54,15 +55,30 @@ impl std::fmt::Debug for Component {
     }
 }
 
+#[derive(Clone)]
 struct ComponentInner {
     name: Arc<str>,
     host: Arc<HostInner>,
     caps: Arc<ComponentCaps>,
-    handler: Option<HandlerPre<GuestState>>,
-    command: Option<CommandPre<GuestState>>,
+    handler: Option<Handler>,
+    command: Option<Command>,
     proxy: Option<ProxyPre<GuestState>>,
     /// Bytes of linear memory one instance may use (at most the host's limit).
     max_memory: usize,
+}
+
+/// A pre-instantiated handler, for the host's [`Io`] mode.
+#[derive(Clone)]
+enum Handler {
+    Async(HandlerPre<GuestState>),
+    Blocking(blocking::bindings::HandlerPre<GuestState>),
+}
+
+/// A pre-instantiated command, for the host's [`Io`] mode.
+#[derive(Clone)]
+enum Command {
+    Async(CommandPre<GuestState>),
+    Blocking(wasmtime_wasi::p2::bindings::sync::CommandPre<GuestState>),
 }
 
 impl Component {
@@ -98,23 +114,36 @@ impl Component {
             )));
         }
 
+        if has_proxy && !has_handler && matches!(inner.io, Io::Blocking { .. }) {
+            return Err(load_error(
+                "it is a wasi:http component, which runs in async mode only (this host is in blocking mode)"
+                    .into(),
+            ));
+        }
         let pre = inner
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("it needs an import this host does not provide: {e:#}")))?;
-        let handler = match has_handler {
-            true => Some(HandlerPre::new(pre.clone()).map_err(|e| {
-                load_error(format!("its `{HANDLER_EXPORT}` export has the wrong type: {e:#}"))
-            })?),
-            false => None,
+        let blocking = matches!(inner.io, Io::Blocking { .. });
+        let handler_type = |e: wasmtime::Error| {
+            load_error(format!("its `{HANDLER_EXPORT}` export has the wrong type: {e:#}"))
         };
-        let command =
-            match has_command {
-                true => Some(CommandPre::new(pre.clone()).map_err(|e| {
-                    load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"))
-                })?),
-                false => None,
-            };
+        let handler = match (has_handler, blocking) {
+            (false, _) => None,
+            (true, false) => Some(Handler::Async(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
+            (true, true) => Some(Handler::Blocking(
+                blocking::bindings::HandlerPre::new(pre.clone()).map_err(handler_type)?,
+            )),
+        };
+        let command_type =
+            |e: wasmtime::Error| load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"));
+        let command = match (has_command, blocking) {
+            (false, _) => None,
+            (true, false) => Some(Command::Async(CommandPre::new(pre.clone()).map_err(command_type)?)),
+            (true, true) => Some(Command::Blocking(
+                wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone()).map_err(command_type)?,
+            )),
+        };
         let proxy = match has_proxy && !has_handler {
             true => Some(ProxyPre::new(pre).map_err(|e| {
                 load_error(format!("its `wasi:http/incoming-handler` export has the wrong type: {e:#}"))
@@ -144,18 +173,9 @@ impl Component {
                 self.inner.name
             )));
         }
-        let inner = &self.inner;
-        Ok(Component {
-            inner: Arc::new(ComponentInner {
-                name: inner.name.clone(),
-                host: inner.host.clone(),
-                caps: inner.caps.clone(),
-                handler: inner.handler.clone(),
-                command: inner.command.clone(),
-                proxy: inner.proxy.clone(),
-                max_memory: bytes,
-            }),
-        })
+        let mut inner = (*self.inner).clone();
+        inner.max_memory = bytes;
+        Ok(Component { inner: Arc::new(inner) })
     }
 
     /// The component's name (its file stem, or the name given to
@@ -167,6 +187,7 @@ impl Component {
     /// Whether this is a handler, a `wasi:http` proxy or a command (a component exporting
     /// several is a handler, else a proxy).
     pub fn kind(&self) -> ComponentKind {
+        // (Whatever the host's I/O mode.)
         if self.inner.handler.is_some() {
             ComponentKind::Handler
         } else if self.inner.proxy.is_some() {
@@ -299,28 +320,50 @@ impl Component {
         error
     }
 
-    async fn handle(&self, request: Request) -> Result<Response, Error> {
-        let Some(pre) = &self.inner.handler else {
+    async fn handle(&self, request: Request, timeout: Option<Duration>) -> Result<Response, Error> {
+        let Some(pre) = self.inner.handler.clone() else {
             return Err(Error::Unsupported {
                 component: self.inner.name.to_string(),
-                reason: "is a command, not a handler: run it instead of calling it".into(),
+                reason: match self.kind() {
+                    ComponentKind::HttpProxy => "is a wasi:http component: serve it (`call_http`)".into(),
+                    _ => "is a command, not a handler: run it instead of calling it".into(),
+                },
             });
         };
         self.inner.host.counters.call_started();
-        let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
-        let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
-        let mut store =
-            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr));
-        let result = async {
-            let handler = pre.instantiate_async(&mut store).await?;
-            handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
+        let new_store = || {
+            let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
+            let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
+            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
+        };
+        match pre {
+            Handler::Async(pre) => {
+                let mut store = new_store();
+                let result = async {
+                    let handler = pre.instantiate_async(&mut store).await?;
+                    handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
+                }
+                .await;
+                result.map_err(|e| self.guest_error(&store, e))
+            }
+            Handler::Blocking(pre) => {
+                let thread = self.blocking_thread().await?;
+                self.on_blocking_thread(thread, new_store(), timeout, move |store| {
+                    let handler = pre.instantiate(&mut *store)?;
+                    handler.mixio_io_incoming_handler().call_handle(store, &request)
+                })
+                .await
+            }
         }
-        .await;
-        result.map_err(|e| self.guest_error(&store, e))
     }
 
-    async fn run_command(&self, args: Vec<String>, inherit_stdio: bool) -> Result<i32, Error> {
-        let Some(pre) = &self.inner.command else {
+    async fn run_command(
+        &self,
+        args: Vec<String>,
+        inherit_stdio: bool,
+        timeout: Option<Duration>,
+    ) -> Result<i32, Error> {
+        let Some(pre) = self.inner.command.clone() else {
             return Err(Error::Unsupported {
                 component: self.inner.name.to_string(),
                 reason: "is a handler, not a command: call it instead of running it".into(),
@@ -337,20 +380,86 @@ impl Component {
             wasi.stdout(GuestOutput::new(self.inner.name.clone(), Stream::Stdout)).stderr(stderr.clone());
             Some(stderr)
         };
-        let mut store = self.new_store(&mut wasi, stderr);
-        let result = async {
-            let command = pre.instantiate_async(&mut store).await?;
-            command.wasi_cli_run().call_run(&mut store).await
+        /// The exit code of a run that returned `result`.
+        fn exit_code(result: wasmtime::Result<Result<(), ()>>) -> wasmtime::Result<i32> {
+            match result {
+                Ok(Ok(())) => Ok(0),
+                Ok(Err(())) => Ok(1),
+                Err(e) => match e.downcast_ref::<I32Exit>() {
+                    Some(exit) => Ok(exit.0),
+                    None => Err(e),
+                },
+            }
         }
-        .await;
-        match result {
-            Ok(Ok(())) => Ok(0),
-            Ok(Err(())) => Ok(1),
-            Err(e) => match e.downcast_ref::<I32Exit>() {
-                Some(exit) => Ok(exit.0),
-                None => Err(self.guest_error(&store, e)),
-            },
+        match pre {
+            Command::Async(pre) => {
+                let mut store = self.new_store(&mut wasi, stderr);
+                let result = async {
+                    let command = pre.instantiate_async(&mut store).await?;
+                    command.wasi_cli_run().call_run(&mut store).await
+                }
+                .await;
+                exit_code(result).map_err(|e| self.guest_error(&store, e))
+            }
+            Command::Blocking(pre) => {
+                let thread = self.blocking_thread().await?;
+                let store = self.new_store(&mut wasi, stderr);
+                self.on_blocking_thread(thread, store, timeout, move |store| {
+                    let command = pre.instantiate(&mut *store)?;
+                    exit_code(command.wasi_cli_run().call_run(store))
+                })
+                .await
+            }
         }
+    }
+
+    /// Waits for a thread of blocking mode's pool. The deadline of a blocking call is enforced
+    /// on its thread: an import waiting past it fails, and running code is interrupted at the
+    /// next epoch tick after it.
+    async fn blocking_thread(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.inner.host.blocking_threads.clone().acquire_owned().await.map_err(|e| Error::Host {
+            component: self.inner.name.to_string(),
+            message: format!("the blocking thread pool is closed: {e}"),
+        })
+    }
+
+    /// Blocking mode: runs `work` with synchronous calls on a thread of the host's pool (the
+    /// caller holds `thread`, a permit of the pool, taken before the instance was created).
+    async fn on_blocking_thread<T: Send + 'static>(
+        &self,
+        thread: tokio::sync::OwnedSemaphorePermit,
+        mut store: Store<GuestState>,
+        timeout: Option<Duration>,
+        work: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<T> + Send + 'static,
+    ) -> Result<T, Error> {
+        let host_error = |message: String| Error::Host { component: self.inner.name.to_string(), message };
+        // Dropping this future (the caller cancelled, or gave up) drops `_caller`, which
+        // stops the guest at its next import or epoch tick.
+        let (_caller, cancel) = tokio::sync::watch::channel(());
+        let stop =
+            blocking::Stop { deadline: timeout.map(|t| std::time::Instant::now() + t), cancel: Some(cancel) };
+        store.data_mut().stop = stop.clone();
+        store.epoch_deadline_callback(move |_| stop.check().map(|()| UpdateDeadline::Continue(1)));
+        let component = self.clone();
+        let span = tracing::Span::current();
+        let call = tokio::task::spawn_blocking(move || {
+            let _span = span.entered();
+            let result = work(&mut store).map_err(|e| {
+                let name = component.name().to_string();
+                match timeout {
+                    _ if e.downcast_ref::<CallCancelled>().is_some() => Error::Cancelled { component: name },
+                    Some(timeout) if e.downcast_ref::<DeadlineExceeded>().is_some() => {
+                        Error::Timeout { component: name, timeout }
+                    }
+                    _ => component.guest_error(&store, e),
+                }
+            });
+            // The instance goes before the thread is handed to the next call.
+            drop(store);
+            drop(thread);
+            result
+        });
+        call.await.map_err(|e| host_error(format!("the blocking call failed: {e}")))?
     }
 
     /// Runs `work` under a deadline and a cancellation signal; whichever fires first drops
@@ -444,7 +553,7 @@ impl IntoFuture for Call {
         Box::pin(
             async move {
                 let c = &self.component;
-                c.supervise(c.handle(self.request), self.timeout, self.cancel).await
+                c.supervise(c.handle(self.request, self.timeout), self.timeout, self.cancel).await
             }
             .instrument(span),
         )
@@ -491,7 +600,12 @@ impl IntoFuture for Run {
         Box::pin(
             async move {
                 let c = &self.component;
-                c.supervise(c.run_command(self.args, self.inherit_stdio), self.timeout, self.cancel).await
+                c.supervise(
+                    c.run_command(self.args, self.inherit_stdio, self.timeout),
+                    self.timeout,
+                    self.cancel,
+                )
+                .await
             }
             .instrument(span),
         )

@@ -36,6 +36,38 @@ pub struct Limits {
     pub timeout: Option<Duration>,
 }
 
+/// How a host calls its guests: the same component runs either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Io {
+    /// Each call runs on a Wasmtime fiber; an import that waits suspends the fiber and frees
+    /// the thread for other calls. Thousands of calls wait at once on a few threads.
+    Async,
+    /// Each call runs with synchronous Wasmtime calls on one of `threads` OS threads; an
+    /// import that waits blocks its thread. At most `threads` calls run at once; more wait.
+    Blocking {
+        /// The size of the thread pool.
+        threads: usize,
+    },
+}
+
+impl Io {
+    /// Blocking mode with its default pool of 64 threads.
+    pub const BLOCKING: Io = Io::Blocking { threads: 64 };
+
+    /// Parses `async`, `blocking` or `blocking:N` (N threads).
+    pub fn parse(text: &str) -> Result<Io, String> {
+        match text.split_once(':') {
+            None if text == "async" => Ok(Io::Async),
+            None if text == "blocking" => Ok(Io::BLOCKING),
+            Some(("blocking", n)) => match n.parse::<usize>() {
+                Ok(threads) if threads > 0 => Ok(Io::Blocking { threads }),
+                _ => Err(format!("`{text}`: the thread count must be a whole number above 0")),
+            },
+            _ => Err(format!("`{text}` is not an I/O mode; use `async`, `blocking` or `blocking:THREADS`")),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -47,7 +79,8 @@ impl Default for Limits {
     }
 }
 
-type Extension = Box<dyn FnOnce(&mut Linker<GuestState>) -> wasmtime::Result<()> + Send>;
+/// Adds a host function to the linker of a host in the given mode.
+type Extension = Box<dyn FnOnce(&mut Linker<GuestState>, Io) -> wasmtime::Result<()> + Send>;
 
 /// Configures and builds a [`Host`].
 pub struct HostBuilder {
@@ -58,9 +91,16 @@ pub struct HostBuilder {
     sql_databases: Vec<(String, String)>,
     pubsub: Option<String>,
     http: HttpConfig,
+    io: Io,
 }
 
 impl HostBuilder {
+    /// Sets how guests are called ([`Io::Async`] by default).
+    pub fn io(mut self, io: Io) -> Self {
+        self.io = io;
+        self
+    }
+
     /// Sets [`Limits::max_instances`].
     pub fn max_instances(mut self, n: u32) -> Self {
         self.limits.max_instances = n;
@@ -157,9 +197,17 @@ impl HostBuilder {
     {
         let interface = interface.to_string();
         let name = name.to_string();
-        self.extensions.push(Box::new(move |linker| {
+        self.extensions.push(Box::new(move |linker, io| {
             let span_name: Arc<str> = format!("{interface}#{name}").into();
-            linker.instance(&interface)?.func_wrap_async(&name, move |store, params: P| {
+            let mut instance = linker.instance(&interface)?;
+            if io != Io::Async {
+                return instance.func_wrap(&name, move |store, params: P| {
+                    let _span = tracing::debug_span!("host_call", function = &*span_name).entered();
+                    let stop = store.data().stop.clone();
+                    crate::blocking::wait(stop, f(params))?.map_err(wasmtime::Error::from_anyhow)
+                });
+            }
+            instance.func_wrap_async(&name, move |store, params: P| {
                 let counters = store.data().counters.clone();
                 let span = tracing::debug_span!("host_call", function = &*span_name);
                 let call = f(params);
@@ -185,6 +233,9 @@ impl HostBuilder {
                 l.max_memory
             ));
         }
+        if let Io::Blocking { threads: 0 } = self.io {
+            return config("the blocking thread pool needs at least 1 thread".into());
+        }
         if l.max_wasm_stack < 64 << 10 {
             return config(format!("max_wasm_stack must be at least 64 KiB, got {} bytes", l.max_wasm_stack));
         }
@@ -206,13 +257,22 @@ impl HostBuilder {
         };
         let engine = engine::build(l, cache.clone()).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
-        crate::capabilities::add_to_linker(&mut linker).map_err(|e| Error::Config(format!("{e:#}")))?;
+        let linked = match self.io {
+            Io::Async => wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+                .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+                .and_then(|()| crate::capabilities::add_to_linker(&mut linker)),
+            Io::Blocking { .. } => wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+                .and_then(|()| crate::blocking::add_to_linker(&mut linker)),
+        };
+        linked.map_err(|e| Error::Config(format!("{e:#}")))?;
         for extension in self.extensions {
-            extension(&mut linker).map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
+            extension(&mut linker, self.io)
+                .map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
         }
+        let threads = match self.io {
+            Io::Async => 0,
+            Io::Blocking { threads } => threads,
+        };
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(Host {
@@ -223,6 +283,8 @@ impl HostBuilder {
                 counters: Arc::default(),
                 backends,
                 cache,
+                io: self.io,
+                blocking_threads: Arc::new(tokio::sync::Semaphore::new(threads)),
                 _ticker: ticker,
             }),
         })
@@ -251,6 +313,9 @@ pub(crate) struct HostInner {
     pub(crate) counters: Arc<Counters>,
     pub(crate) backends: Backends,
     pub(crate) cache: Option<Cache>,
+    pub(crate) io: Io,
+    /// Blocking mode's thread pool: a permit per thread.
+    pub(crate) blocking_threads: Arc<tokio::sync::Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -265,6 +330,7 @@ impl Host {
             sql_databases: Vec::new(),
             pubsub: None,
             http: HttpConfig::default(),
+            io: Io::Async,
         }
     }
 
@@ -328,6 +394,11 @@ impl Host {
         use crate::capabilities::websocket;
         websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
         self.publish(&websocket::subject(channel), text.to_string()).await
+    }
+
+    /// How the host calls guests.
+    pub fn io(&self) -> Io {
+        self.inner.io
     }
 
     /// The host's limits.

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod bindings;
+mod blocking;
 pub mod capabilities;
 mod component;
 mod engine;
@@ -18,7 +19,7 @@ pub use bindings::{Request, Response};
 pub use capabilities::Grants;
 pub use component::{Call, Component, ComponentKind, Run};
 pub use error::Error;
-pub use host::{Host, HostBuilder, Limits};
+pub use host::{Host, HostBuilder, Io, Limits};
 pub use metrics::Metrics;
 
 /// The Wasmtime version mixio is built on, re-exported for custom host function types

@@ -19,6 +19,8 @@ pub struct GuestState {
     pub(crate) caps: Arc<ComponentCaps>,
     pub(crate) open_kv_stores: usize,
     pub(crate) open_sql_connections: usize,
+    /// When a blocking-mode call must stop (bounds its waiting imports).
+    pub(crate) stop: crate::blocking::Stop,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     /// `wasi:http` state, for components of the `wasi:http/proxy` world.
@@ -52,6 +54,7 @@ impl GuestState {
             http_hooks,
             open_kv_stores: 0,
             open_sql_connections: 0,
+            stop: Default::default(),
             wasi,
             table: ResourceTable::new(),
             limits,

@@ -57,9 +57,21 @@ async fn order_with_notification(base: &str, user: &str, dish: &str) -> u64 {
 
 #[test]
 fn the_demo_takes_an_order_over_http_and_notifies_over_a_websocket() {
+    demo_end_to_end(&[]);
+}
+
+/// The same `.wasm` files, the same test, with synchronous calls on a thread pool.
+#[test]
+fn the_demo_works_in_blocking_mode() {
+    demo_end_to_end(&["--io", "blocking:8"]);
+}
+
+fn demo_end_to_end(extra_args: &[&str]) {
     let dir = scratch_dir("demo");
     let manifest = demo_manifest(&dir);
-    let server = MixioServe::start(Path::new(MIXIO), &[manifest.to_str().unwrap()], &[]);
+    let mut args = vec![manifest.to_str().unwrap()];
+    args.extend_from_slice(extra_args);
+    let server = MixioServe::start(Path::new(MIXIO), &args, &[]);
     let user = services::unique_name("ada");
     runtime().block_on(async {
         order_with_notification(&server.url, &user, "ramen").await;

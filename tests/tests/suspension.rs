@@ -107,3 +107,51 @@ async fn wait_until(cond: impl Fn() -> bool) {
     }
     panic!("condition not reached");
 }
+
+/// Blocking mode, the same `.wasm`: each call holds a thread of the pool while it sleeps, so
+/// with 8 threads at most 8 guests exist at once and the others wait for a thread.
+#[test]
+fn in_blocking_mode_a_pool_of_8_threads_runs_at_most_8_guests_at_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let host = Host::builder().io(mixio_host::Io::Blocking { threads: 8 }).build().unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+    let statuses = runtime.block_on(async {
+        let calls: Vec<_> =
+            (0..40).map(|_| tokio::spawn(sleepy.call(Request::get("/?ms=100")).into_future())).collect();
+        let mut statuses = Vec::new();
+        for call in calls {
+            statuses.push(call.await.unwrap().unwrap().status);
+        }
+        statuses
+    });
+    assert!(statuses.iter().all(|&s| s == 200));
+    let m = host.metrics();
+    assert_eq!(m.peak_instances, 8, "the pool's 8 threads were all used, and never more");
+    assert_eq!((m.instances, m.calls), (0, 40));
+}
+
+#[test]
+fn in_blocking_mode_the_deadline_stops_a_spinning_or_waiting_guest() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let host = Host::builder().io(mixio_host::Io::Blocking { threads: 2 }).build().unwrap();
+    let hostile = host.load(guest("hostile")).unwrap();
+    let sleepy = host.load(guest("sleepy")).unwrap();
+    runtime.block_on(async {
+        let deadline = Some(Duration::from_millis(300));
+        let spin = hostile.call(Request::get("/?do=loop")).timeout(deadline).await.unwrap_err();
+        assert!(matches!(spin, Error::Timeout { .. }), "{spin}");
+        let wait = sleepy.call(Request::get("/?ms=60000")).timeout(deadline).await.unwrap_err();
+        assert!(matches!(wait, Error::Timeout { .. }), "{wait}");
+        // Both threads are free again.
+        let ok = sleepy.call(Request::get("/?ms=1")).await.unwrap();
+        assert_eq!(ok.status, 200);
+    });
+    // The guests were stopped, not abandoned on their threads.
+    for _ in 0..100 {
+        if host.metrics().instances == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(host.metrics().instances, 0);
+}

@@ -4,7 +4,7 @@
 
 use std::future::IntoFuture;
 
-use mixio_host::{Grants, Host, Request, Response};
+use mixio_host::{Grants, Host, Io, Request, Response};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
 
@@ -127,9 +127,30 @@ impl Db {
 
 #[tokio::test]
 async fn todo_on_sqlite() {
+    todo_on_sqlite_with(Io::Async).await;
+}
+
+/// The same `.wasm`, the same suite, with synchronous calls on a thread pool.
+#[tokio::test]
+async fn todo_on_sqlite_in_blocking_mode() {
+    todo_on_sqlite_with(Io::Blocking { threads: 4 }).await;
+}
+
+#[tokio::test]
+async fn todo_on_postgres() {
+    todo_on_postgres_with(Io::Async).await;
+}
+
+#[tokio::test]
+async fn todo_on_postgres_in_blocking_mode() {
+    todo_on_postgres_with(Io::Blocking { threads: 4 }).await;
+}
+
+async fn todo_on_sqlite_with(io: Io) {
     let dir = std::env::temp_dir().join(services::unique_name("mixio-todo"));
     let path = dir.join("app.db");
     let host = Host::builder()
+        .io(io)
         .kv_store("default", "memory")
         .sql_database("default", format!("sqlite:{}", path.display()))
         .build()
@@ -143,8 +164,7 @@ async fn todo_on_sqlite() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[tokio::test]
-async fn todo_on_postgres() {
+async fn todo_on_postgres_with(io: Io) {
     let Some(url) = services::postgres() else { return };
     // A schema of its own, so tests run in parallel and repeatedly.
     let schema = services::unique_name("todo");
@@ -154,6 +174,7 @@ async fn todo_on_postgres() {
     client.batch_execute(&format!("SET search_path TO {schema}")).await.unwrap();
 
     let host = Host::builder()
+        .io(io)
         .kv_store("default", "memory")
         .sql_database("default", format!("{url}?options=-csearch_path%3D{schema}"))
         .build()

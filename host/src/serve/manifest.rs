@@ -27,6 +27,8 @@ pub struct App {
     pub static_dir: Option<PathBuf>,
     /// Instances that may exist at once in the whole server.
     pub max_instances: u32,
+    /// How guests are called (`io`: `"async"`, `"blocking"` or `"blocking:THREADS"`).
+    pub io: crate::Io,
     /// The pub/sub backend URL.
     pub pubsub: String,
     /// Key-value stores, name → URL.
@@ -93,6 +95,7 @@ struct RawManifest {
     data_dir: Option<String>,
     static_dir: Option<String>,
     max_instances: Option<u32>,
+    io: Option<String>,
     #[serde(default)]
     backends: RawBackends,
     #[serde(default)]
@@ -174,6 +177,7 @@ impl App {
             data_dir: PathBuf::from(".mixio"),
             static_dir: None,
             max_instances: crate::Limits::default().max_instances,
+            io: crate::Io::Async,
             pubsub: "memory".into(),
             kv: [("default".to_string(), "memory".to_string())].into(),
             sql: BTreeMap::new(),
@@ -214,6 +218,10 @@ impl App {
         if max_instances == 0 {
             return Err(bad("max_instances", "must be at least 1".into()));
         }
+        let io = match &raw.io {
+            None => crate::Io::Async,
+            Some(io) => crate::Io::parse(io).map_err(|e| bad("io", e))?,
+        };
 
         // Backends: the embedded defaults, then the manifest, then the environment.
         let mut kv: BTreeMap<String, String> = [("default".to_string(), "memory".to_string())].into();
@@ -290,6 +298,7 @@ impl App {
             data_dir,
             static_dir,
             max_instances,
+            io,
             pubsub,
             kv,
             sql,
@@ -460,6 +469,7 @@ mod tests {
             (MINIMAL.replace("routes = [", "sql = [\"orders\"]\nroutes = ["), "database `orders`"),
             ("name = \"x\"".to_string(), "no components"),
             (MINIMAL.replace("\"GET /items\"", "\"GET /ws/*\""), "/ws/"),
+            (format!("io = \"sync\"\n{MINIMAL}"), "`io`"),
             (format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /items\"]"), "both"),
         ];
         for (text, expected) in cases {
