@@ -153,3 +153,14 @@ fn a_second_start_loads_the_compiled_component_from_the_cache() {
     assert!(second.contains("loaded from the compiled-code cache"), "{second}");
     std::fs::remove_dir_all(&cache).unwrap();
 }
+
+#[test]
+fn call_runs_the_same_component_in_blocking_mode() {
+    let hello = guest("hello");
+    let out = mixio(&["call", "--io", "blocking:2", hello.to_str().unwrap(), "--path", "/?name=bo"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("hello, bo!\n"), "{}", stdout(&out));
+    let out = mixio(&["call", "--io", "threads", hello.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not an I/O mode"), "{}", stderr(&out));
+}

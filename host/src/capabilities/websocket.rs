@@ -1,9 +1,10 @@
 //! `mixio:io/websocket`: guests push text to the websocket clients of a channel.
 //!
 //! Clients connect to `GET /ws/{channel}` on `mixio serve` (see [`crate::serve`]). A guest's
-//! [`send`](Host::send) publishes the text on the host's pub/sub backend under the subject
-//! [`subject(channel)`](subject); every server with clients on that channel subscribes to it,
-//! so a message reaches the clients of every host sharing the backend.
+//! `send` publishes the text on the host's pub/sub backend under a subject of the channel's
+//! own (`_ws.<channel, escaped>`, out of reach of guest topics); every server with clients on
+//! that channel subscribes to it, so a message reaches the clients of every host sharing the
+//! backend.
 
 use crate::bindings::mixio::io::websocket::{Error, Host};
 use crate::metrics::host_call;
