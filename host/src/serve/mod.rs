@@ -131,11 +131,18 @@ impl Server {
 
         let mut components = Vec::new();
         for spec in &app.components {
-            let (h, source, grants) = (host.clone(), spec.source.clone(), spec.grants.clone());
-            let mut component =
-                tokio::task::spawn_blocking(move || h.load_with(&source, &grants))
-                    .await
-                    .map_err(|e| Error::Config(format!("loading `{}` failed: {e}", spec.name)))??;
+            let (h, spec_name) = (host.clone(), spec.name.clone());
+            let (source, grants) = (spec.source.clone(), spec.grants.clone());
+            // Named as in the manifest: its log lines, errors and namespace use that name.
+            let load = move || {
+                let display = source.display().to_string();
+                let bytes = std::fs::read(&source)
+                    .map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
+                Component::load(&h, &display, spec_name, &bytes, &grants)
+            };
+            let mut component = tokio::task::spawn_blocking(load)
+                .await
+                .map_err(|e| Error::Config(format!("loading `{}` failed: {e}", spec.name)))??;
             if component.kind() == ComponentKind::Command {
                 return Err(Error::Load {
                     name: spec.source.display().to_string(),
