@@ -105,7 +105,7 @@ impl RequestBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let r = wit::send(&self.request)?;
+        let r = crate::sys::http_send(&self.request)?;
         Ok(ClientResponse { status: r.status, headers: r.headers, body: r.body })
     }
 }

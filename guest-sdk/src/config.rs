@@ -8,11 +8,10 @@
 //! ```
 
 use crate::Error;
-use crate::bindings::mixio::io::config as wit;
 
 /// The value of variable `name`, if this component has it.
 pub fn get(name: &str) -> Option<String> {
-    wit::get(name)
+    crate::sys::config_get(name)
 }
 
 /// The value of variable `name`, or [`Error::MissingConfig`].

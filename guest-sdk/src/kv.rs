@@ -19,20 +19,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::bindings::mixio::io::kv as wit;
 
 /// An open key-value store.
-pub struct Store(wit::Store);
+pub struct Store(crate::sys::Store);
 
 impl Store {
     /// Opens the store called `name`.
     pub fn open(name: &str) -> Result<Store, Error> {
-        Ok(Store(wit::Store::open(name)?))
+        Ok(Store(crate::sys::kv_open(name)?))
     }
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.0.get(key)?)
+        Ok(crate::sys::kv_get(&self.0, key)?)
     }
 
     /// The value of `key` as text, if set.
@@ -49,13 +48,13 @@ impl Store {
 
     /// Sets `key` to `value`.
     pub fn set(&self, key: &str, value: impl AsRef<[u8]>) -> Result<(), Error> {
-        Ok(self.0.set(key, value.as_ref(), None)?)
+        Ok(crate::sys::kv_set(&self.0, key, value.as_ref(), None)?)
     }
 
     /// Sets `key` to `value`, expiring after `ttl`.
     pub fn set_with_ttl(&self, key: &str, value: impl AsRef<[u8]>, ttl: Duration) -> Result<(), Error> {
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        Ok(self.0.set(key, value.as_ref(), Some(ms))?)
+        Ok(crate::sys::kv_set(&self.0, key, value.as_ref(), Some(ms))?)
     }
 
     /// Sets `key` to `value` serialized as JSON.
@@ -66,22 +65,22 @@ impl Store {
 
     /// Removes `key`; true if it was set.
     pub fn delete(&self, key: &str) -> Result<bool, Error> {
-        Ok(self.0.delete(key)?)
+        Ok(crate::sys::kv_delete(&self.0, key)?)
     }
 
     /// Whether `key` is set.
     pub fn exists(&self, key: &str) -> Result<bool, Error> {
-        Ok(self.0.exists(key)?)
+        Ok(crate::sys::kv_exists(&self.0, key)?)
     }
 
     /// The keys starting with `prefix`, sorted.
     pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, Error> {
-        Ok(self.0.list_keys(prefix)?)
+        Ok(crate::sys::kv_list_keys(&self.0, prefix)?)
     }
 
     /// Atomically adds `delta` to the integer at `key` (0 when unset); the new value.
     pub fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
-        Ok(self.0.increment(key, delta)?)
+        Ok(crate::sys::kv_increment(&self.0, key, delta)?)
     }
 
     /// Atomically sets `key` to `value` if its current value is `expected` (`None`: unset);
@@ -92,6 +91,6 @@ impl Store {
         expected: Option<&[u8]>,
         value: impl AsRef<[u8]>,
     ) -> Result<bool, Error> {
-        Ok(self.0.compare_and_swap(key, expected, value.as_ref())?)
+        Ok(crate::sys::kv_compare_and_swap(&self.0, key, expected, value.as_ref())?)
     }
 }

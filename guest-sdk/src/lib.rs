@@ -11,6 +11,9 @@ pub mod time;
 pub mod ws;
 
 mod error;
+#[cfg(all(feature = "native", not(target_arch = "wasm32")))]
+pub mod native;
+mod sys;
 pub use error::Error;
 
 /// Declares the function that handles requests.

@@ -34,7 +34,7 @@ pub fn log(level: Level, message: &str) {
         Level::Warn => wit::Level::Warn,
         Level::Error => wit::Level::Error,
     };
-    wit::log(level, message);
+    crate::sys::log(level, message);
 }
 
 #[doc(hidden)]

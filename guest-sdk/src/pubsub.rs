@@ -11,11 +11,10 @@
 use serde::Serialize;
 
 use crate::Error;
-use crate::bindings::mixio::io::pubsub as wit;
 
 /// Publishes `payload` to `topic`.
 pub fn publish(topic: &str, payload: impl AsRef<[u8]>) -> Result<(), Error> {
-    Ok(wit::publish(topic, payload.as_ref())?)
+    Ok(crate::sys::publish(topic, payload.as_ref())?)
 }
 
 /// Publishes `value` serialized as JSON to `topic`.

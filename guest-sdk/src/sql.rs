@@ -46,22 +46,22 @@ macro_rules! __mixio_params {
 pub use crate::__mixio_params as params;
 
 /// A connection to a database.
-pub struct Connection(wit::Connection);
+pub struct Connection(crate::sys::Connection);
 
 impl Connection {
     /// Opens the database called `name`.
     pub fn open(name: &str) -> Result<Connection, Error> {
-        Ok(Connection(wit::Connection::open(name)?))
+        Ok(Connection(crate::sys::sql_open(name)?))
     }
 
     /// Runs a statement; the number of rows it changed.
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64, Error> {
-        Ok(self.0.execute(statement, params)?)
+        Ok(crate::sys::sql_execute(&self.0, statement, params)?)
     }
 
     /// Runs a query; its rows.
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<Rows, Error> {
-        let rows = self.0.query(statement, params)?;
+        let rows = crate::sys::sql_query(&self.0, statement, params)?;
         Ok(Rows { columns: rows.columns, rows: rows.rows })
     }
 
@@ -71,15 +71,15 @@ impl Connection {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.0.begin().map_err(Error::from)?;
+        crate::sys::sql_begin(&self.0).map_err(Error::from)?;
         match f(self) {
             Ok(value) => {
-                self.0.commit().map_err(Error::from)?;
+                crate::sys::sql_commit(&self.0).map_err(Error::from)?;
                 Ok(value)
             }
             Err(e) => {
                 // The transaction's own error matters more than a failed rollback.
-                let _ = self.0.rollback();
+                let _ = crate::sys::sql_rollback(&self.0);
                 Err(e)
             }
         }
@@ -87,17 +87,17 @@ impl Connection {
 
     /// Starts a transaction by hand (prefer [`Connection::transaction`]).
     pub fn begin(&self) -> Result<(), Error> {
-        Ok(self.0.begin()?)
+        Ok(crate::sys::sql_begin(&self.0)?)
     }
 
     /// Commits the transaction started with [`Connection::begin`].
     pub fn commit(&self) -> Result<(), Error> {
-        Ok(self.0.commit()?)
+        Ok(crate::sys::sql_commit(&self.0)?)
     }
 
     /// Rolls back the transaction started with [`Connection::begin`].
     pub fn rollback(&self) -> Result<(), Error> {
-        Ok(self.0.rollback()?)
+        Ok(crate::sys::sql_rollback(&self.0)?)
     }
 }
 

@@ -5,20 +5,18 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::bindings::mixio::io::time as wit;
-
 /// Suspends the calling guest for at least `duration`.
 ///
 /// ```no_run
 /// mixio::time::sleep(std::time::Duration::from_millis(200));
 /// ```
 pub fn sleep(duration: Duration) {
-    wit::sleep(saturating_nanos(duration));
+    crate::sys::sleep(saturating_nanos(duration));
 }
 
 /// The current wall-clock time.
 pub fn now() -> SystemTime {
-    let t = wit::now();
+    let t = crate::sys::now();
     UNIX_EPOCH + Duration::new(t.seconds, t.nanoseconds)
 }
 
@@ -29,7 +27,7 @@ pub struct Instant(u64);
 impl Instant {
     /// The current reading.
     pub fn now() -> Instant {
-        Instant(wit::monotonic_now())
+        Instant(crate::sys::monotonic_now())
     }
 
     /// Time elapsed since this reading.

@@ -16,11 +16,10 @@
 use serde::Serialize;
 
 use crate::Error;
-use crate::bindings::mixio::io::websocket as wit;
 
 /// Sends `text` to every client of `channel`.
 pub fn send(channel: &str, text: &str) -> Result<(), Error> {
-    Ok(wit::send(channel, text)?)
+    Ok(crate::sys::ws_send(channel, text)?)
 }
 
 /// Sends `value` serialized as JSON to every client of `channel`.

@@ -23,7 +23,7 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq],
 });
 
-pub use mixio::io::types::{Request, Response};
+pub use self::mixio::io::types::{Request, Response};
 
 /// The name under which handler guests export their entry point.
 pub const HANDLER_EXPORT: &str = "mixio:io/incoming-handler@0.1.0";

@@ -112,22 +112,6 @@ pub(crate) fn wait<F: Future>(stop: Stop, future: F) -> wasmtime::Result<F::Outp
     })
 }
 
-/// Converts between the two bindings' copies of a variant whose cases carry the same
-/// payloads.
-macro_rules! same_variant {
-    ($from:ty => $to:ty { $($unit:ident),* $(,)? ; $($case:ident),* $(,)? }) => {
-        impl From<$from> for $to {
-            fn from(value: $from) -> $to {
-                type Source = $from;
-                match value {
-                    $(Source::$unit => Self::$unit,)*
-                    $(Source::$case(x) => Self::$case(x),)*
-                }
-            }
-        }
-    };
-}
-
 same_variant!(a::kv::Error => s::kv::Error { ; AccessDenied, Invalid, Backend });
 same_variant!(a::pubsub::Error => s::pubsub::Error { ; AccessDenied, Invalid, Backend });
 same_variant!(a::websocket::Error => s::websocket::Error { ; AccessDenied, Invalid, Backend });

@@ -72,6 +72,7 @@ struct ComponentInner {
 enum Handler {
     Async(HandlerPre<GuestState>),
     Blocking(blocking::bindings::HandlerPre<GuestState>),
+    Native(crate::native::NativeHandler),
 }
 
 /// A pre-instantiated command, for the host's [`Io`] mode.
@@ -82,6 +83,26 @@ enum Command {
 }
 
 impl Component {
+    pub(crate) fn load_native(
+        host: &Host,
+        name: &str,
+        handler: crate::native::NativeHandler,
+        grants: &Grants,
+    ) -> Result<Component, Error> {
+        let caps = Arc::new(ComponentCaps::resolve(name, grants, &host.inner.backends)?);
+        Ok(Component {
+            inner: Arc::new(ComponentInner {
+                name: name.into(),
+                host: host.inner.clone(),
+                caps,
+                handler: Some(Handler::Native(handler)),
+                command: None,
+                proxy: None,
+                max_memory: host.inner.limits.max_memory,
+            }),
+        })
+    }
+
     pub(crate) fn load(
         host: &Host,
         display: &str,
@@ -288,19 +309,22 @@ impl Component {
         }
     }
 
-    fn new_store(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> Store<GuestState> {
-        let host = &self.inner.host;
+    fn new_state(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> GuestState {
         wasi.envs(&self.inner.caps.environment);
         let limits = StoreLimitsBuilder::new().memory_size(self.inner.max_memory).build();
-        let state = GuestState::new(
+        GuestState::new(
             self.inner.name.clone(),
-            host.counters.clone(),
+            self.inner.host.counters.clone(),
             self.inner.caps.clone(),
             wasi.build(),
             limits,
             stderr,
-        );
-        let mut store = Store::new(&host.engine, state);
+        )
+    }
+
+    fn new_store(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> Store<GuestState> {
+        let state = self.new_state(wasi, stderr);
+        let mut store = Store::new(&self.inner.host.engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to the executor at every epoch tick: a busy guest cannot starve the others,
         // and a deadline (a dropped future) takes effect within one tick.
@@ -345,6 +369,16 @@ impl Component {
                 }
                 .await;
                 result.map_err(|e| self.guest_error(&store, e))
+            }
+            Handler::Native(handler) => {
+                let Some(threads) = self.inner.host.native_threads.get() else {
+                    return Err(Error::Unsupported {
+                        component: self.inner.name.to_string(),
+                        reason: "is native, but the host's native threads are not running".into(),
+                    });
+                };
+                let state = self.new_state(&mut WasiCtxBuilder::new(), None);
+                threads.call(&self.inner.name, handler, state, request).await
             }
             Handler::Blocking(pre) => {
                 let thread = self.blocking_thread().await?;

@@ -285,6 +285,7 @@ impl HostBuilder {
                 cache,
                 io: self.io,
                 blocking_threads: Arc::new(tokio::sync::Semaphore::new(threads)),
+                native_threads: std::sync::OnceLock::new(),
                 _ticker: ticker,
             }),
         })
@@ -316,6 +317,8 @@ pub(crate) struct HostInner {
     pub(crate) io: Io,
     /// Blocking mode's thread pool: a permit per thread.
     pub(crate) blocking_threads: Arc<tokio::sync::Semaphore>,
+    /// The threads of native guests, started with the first one loaded.
+    pub(crate) native_threads: std::sync::OnceLock<crate::native::NativeThreads>,
     _ticker: EpochTicker,
 }
 
@@ -359,6 +362,23 @@ impl Host {
     /// Loads a component from `bytes`; `name` tags its log lines and errors.
     pub fn load_bytes(&self, name: &str, bytes: &[u8], grants: &Grants) -> Result<Component, Error> {
         Component::load(self, name, name.to_string(), bytes, grants)
+    }
+
+    /// Loads a native guest: `handler` is the `mixio_handler` of a guest crate linked into
+    /// this binary (built with the `mixio` SDK's `native` feature). It is called like any
+    /// handler, with the same grants, on a fiber of the host's native threads; no sandbox.
+    pub fn load_native(
+        &self,
+        name: &str,
+        handler: crate::native::NativeHandler,
+        grants: &Grants,
+    ) -> Result<Component, Error> {
+        if self.inner.native_threads.get().is_none() {
+            let threads = crate::native::NativeThreads::start()
+                .map_err(|e| Error::Config(format!("cannot start the native guest threads: {e}")))?;
+            let _ = self.inner.native_threads.set(threads);
+        }
+        Component::load_native(self, name, handler, grants)
     }
 
     /// Checks that every configured backend answers (a server that is down is an error naming

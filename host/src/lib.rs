@@ -1,6 +1,22 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+/// Converts between the two bindings' copies of a variant whose cases carry the same
+/// payloads.
+macro_rules! same_variant {
+    ($from:ty => $to:ty { $($unit:ident),* $(,)? ; $($case:ident),* $(,)? }) => {
+        impl From<$from> for $to {
+            fn from(value: $from) -> $to {
+                type Source = $from;
+                match value {
+                    $(Source::$unit => Self::$unit,)*
+                    $(Source::$case(x) => Self::$case(x),)*
+                }
+            }
+        }
+    };
+}
+
 mod bindings;
 mod blocking;
 pub mod capabilities;
@@ -10,6 +26,7 @@ mod error;
 pub mod fiber;
 mod host;
 mod metrics;
+pub mod native;
 pub mod serve;
 mod sqlite;
 mod state;

@@ -73,49 +73,75 @@ fn demo_end_to_end(extra_args: &[&str]) {
     args.extend_from_slice(extra_args);
     let server = MixioServe::start(Path::new(MIXIO), &args, &[]);
     let user = services::unique_name("ada");
+    runtime().block_on(demo_checks(&server.url, &user));
+    check_orders(&dir, &user);
+    assert!(server.stop().success());
+}
+
+/// The demo's native build (its guest crates linked into this test, `mixio_handler`) served
+/// by the same server, passes the same test.
+#[test]
+fn the_native_build_of_the_demo_passes_the_same_test() {
+    let dir = scratch_dir("demo-native");
+    let user = services::unique_name("native");
     runtime().block_on(async {
-        order_with_notification(&server.url, &user, "ramen").await;
-
-        // The form encoding and the query string work too; nobody listening is fine.
-        let form = client::send(
-            &server.url,
-            "POST",
-            "/order",
-            &[("content-type", "application/x-www-form-urlencoded")],
-            format!("user={user}&dish=pho"),
-        )
-        .await;
-        assert_eq!(form.status, 201, "{form:?}");
-        let query =
-            client::send(&server.url, "POST", &format!("/order?user={user}&dish=udon"), &[], "").await;
-        assert_eq!(query.status, 201, "{query:?}");
-        let missing = client::post_json(&server.url, "/order", &json!({ "user": user })).await;
-        assert_eq!(missing.status, 400, "{missing:?}");
-        // The demo's manifest limits order bodies to 64 KiB.
-        let huge = client::send(&server.url, "POST", "/order", &[], vec![b'x'; 100 << 10]).await;
-        assert_eq!(huge.status, 413, "{huge:?}");
-
-        // The page and the router.
-        let page = client::get(&server.url, "/").await;
-        assert_eq!(page.status, 200);
-        assert!(page.header("content-type").unwrap().starts_with("text/html"));
-        assert!(page.body.contains("mixio food delivery"));
-        assert_eq!(client::get(&server.url, "/order").await.status, 405);
-        assert_eq!(client::get(&server.url, "/../mixio.toml").await.status, 404);
-        assert_eq!(client::get(&server.url, "/.hidden").await.status, 404);
-        assert_eq!(client::get(&server.url, "/ws/ada").await.status, 426);
+        let app = App::from_manifest(&demo_manifest(&dir))
+            .and_then(|app| app.native("food-delivery", food_delivery::mixio_handler))
+            .and_then(|app| app.native("kitchen", kitchen::mixio_handler))
+            .unwrap();
+        let server = Server::bind(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let base = server.url().to_string();
+        tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
+        demo_checks(&base, &user).await;
     });
+    check_orders(&dir, &user);
+}
 
+/// Orders over HTTP (JSON, form, query string) with the websocket listening; the page and the
+/// router's answers.
+async fn demo_checks(base: &str, user: &str) {
+    order_with_notification(base, user, "ramen").await;
+
+    // The form encoding and the query string work too; nobody listening is fine.
+    let form = client::send(
+        base,
+        "POST",
+        "/order",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!("user={user}&dish=pho"),
+    )
+    .await;
+    assert_eq!(form.status, 201, "{form:?}");
+    let query = client::send(base, "POST", &format!("/order?user={user}&dish=udon"), &[], "").await;
+    assert_eq!(query.status, 201, "{query:?}");
+    let missing = client::post_json(base, "/order", &json!({ "user": user })).await;
+    assert_eq!(missing.status, 400, "{missing:?}");
+    // The demo's manifest limits order bodies to 64 KiB.
+    let huge = client::send(base, "POST", "/order", &[], vec![b'x'; 100 << 10]).await;
+    assert_eq!(huge.status, 413, "{huge:?}");
+
+    // The page and the router.
+    let page = client::get(base, "/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(page.body.contains("mixio food delivery"));
+    assert_eq!(client::get(base, "/order").await.status, 405);
+    assert_eq!(client::get(base, "/../mixio.toml").await.status, 404);
+    assert_eq!(client::get(base, "/.hidden").await.status, 404);
+    assert_eq!(client::get(base, "/ws/ada").await.status, 426);
+}
+
+/// The three orders of [`demo_checks`] are rows of the app's SQLite database.
+fn check_orders(dir: &Path, user: &str) {
     let db = rusqlite::Connection::open(dir.join("data").join("app.db")).expect("the app's SQLite file");
     let dishes: Vec<String> = db
         .prepare("SELECT dish FROM orders WHERE user_name = ?1 ORDER BY dish")
         .unwrap()
-        .query_map([&user], |row| row.get(0))
+        .query_map([user], |row| row.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(dishes, ["pho", "ramen", "udon"]);
-    assert!(server.stop().success());
 }
 
 #[test]

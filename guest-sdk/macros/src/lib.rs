@@ -19,7 +19,8 @@ pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(msg) => return compile_error(msg),
     };
     let glue = format!(
-        "const _: () = {{
+        "#[cfg(target_arch = \"wasm32\")]
+        const _: () = {{
             struct __MixioHandler;
             impl ::mixio::__private::Guest for __MixioHandler {{
                 fn handle(request: ::mixio::__private::WitRequest) -> ::mixio::__private::WitResponse {{
@@ -27,7 +28,12 @@ pub fn handler(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }}
             }}
             ::mixio::__private::export_handler!(__MixioHandler);
-        }};"
+        }};
+        /// The handler as a plain function, for hosts that link this guest natively.
+        #[doc(hidden)]
+        pub fn mixio_handler(request: ::mixio::http::Request) -> ::mixio::http::Response {{
+            ::mixio::http::IntoResponse::into_response({name}(request))
+        }}"
     );
     let mut out = item;
     out.extend(glue.parse::<TokenStream>().expect("generated handler glue is valid Rust"));

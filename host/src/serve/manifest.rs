@@ -55,6 +55,9 @@ pub struct ComponentSpec {
     pub grants: crate::Grants,
     /// Its limits.
     pub limits: ComponentLimits,
+    /// The native build of the component, linked into this binary, which runs instead of
+    /// `source` (see [`App::native`]).
+    pub native: Option<crate::native::NativeHandler>,
 }
 
 /// Per-component limits of a server.
@@ -188,8 +191,20 @@ impl App {
                 routes: vec![Route::parse("/*").expect("a valid route")],
                 grants,
                 limits: ComponentLimits::default(),
+                native: None,
             }],
         }
+    }
+
+    /// Serves component `name` with its native build, linked into this binary (its crate's
+    /// `mixio_handler`), instead of its `.wasm`: same routes, grants and deadline; no sandbox.
+    pub fn native(mut self, name: &str, handler: crate::native::NativeHandler) -> Result<App, Error> {
+        let component = self.components.iter_mut().find(|c| c.name == name);
+        let Some(component) = component else {
+            return Err(Error::Config(format!("the app has no component `{name}` to run natively")));
+        };
+        component.native = Some(handler);
+        Ok(self)
     }
 
     /// Parses manifest `text`; `file` names it in errors, relative paths are resolved
@@ -289,6 +304,7 @@ impl App {
                 routes,
                 grants,
                 limits,
+                native: None,
             });
         }
         super::router::check_overlaps(&components).map_err(|e| Error::Config(format!("{file}: {e}")))?;

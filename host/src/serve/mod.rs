@@ -140,9 +140,12 @@ impl Server {
                     .map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
                 Component::load(&h, &display, spec_name, &bytes, &grants)
             };
-            let mut component = tokio::task::spawn_blocking(load)
-                .await
-                .map_err(|e| Error::Config(format!("loading `{}` failed: {e}", spec.name)))??;
+            let mut component = match spec.native {
+                Some(handler) => host.load_native(&spec.name, handler, &spec.grants)?,
+                None => tokio::task::spawn_blocking(load)
+                    .await
+                    .map_err(|e| Error::Config(format!("loading `{}` failed: {e}", spec.name)))??,
+            };
             if component.kind() == ComponentKind::Command {
                 return Err(Error::Load {
                     name: spec.source.display().to_string(),

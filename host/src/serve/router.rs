@@ -168,6 +168,7 @@ mod tests {
             routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
             grants: crate::Grants::new(),
             limits: ComponentLimits::default(),
+            native: None,
         }
     }
 
