@@ -70,12 +70,18 @@ pub fn with_imports<R>(imports: Rc<dyn Imports>, handler: impl FnOnce() -> R) ->
 }
 
 /// Calls the current imports. An import may suspend this fiber, and other calls' fibers run
-/// on the thread meanwhile and install their own imports: this call's are put back after.
+/// on the thread meanwhile and install their own imports: this call's are taken off the thread
+/// for the import's duration and put back after, so a suspended call holds nothing there.
 pub(crate) fn call<R>(f: impl FnOnce(&dyn Imports) -> R) -> R {
-    let imports = CURRENT.with_borrow(Clone::clone).expect(
+    let imports = CURRENT.take().expect(
         "a native mixio guest called the SDK outside a call: run it with mixio_host (native::with_imports)",
     );
-    let result = f(&*imports);
-    CURRENT.set(Some(imports));
-    result
+    struct PutBack(Option<Rc<dyn Imports>>);
+    impl Drop for PutBack {
+        fn drop(&mut self) {
+            CURRENT.set(self.0.take());
+        }
+    }
+    let imports = PutBack(Some(imports));
+    f(imports.0.as_deref().expect("set above"))
 }

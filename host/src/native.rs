@@ -1,8 +1,8 @@
 //! Native guests: a guest crate compiled for the host's target (the `mixio` SDK with its
 //! `native` feature) and linked into the host binary. Its handler runs on a
-//! [fiber](crate::fiber); each SDK call goes to the same capability implementations a
+//! [`fiber`]; each SDK call goes to the same capability implementations a
 //! WebAssembly guest's imports reach, with the same grants, waiting with
-//! [`fiber::block_on`](crate::fiber::block_on). No sandbox: native guests are trusted code.
+//! [`fiber::block_on`]. No sandbox: native guests are trusted code.
 //!
 //! Fibers stay on their thread, so native calls run on the host's native threads (one per
 //! core), each a current-thread runtime; [`Component::call`](crate::Component::call) hands

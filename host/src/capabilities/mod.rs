@@ -5,7 +5,7 @@
 //! [`HostBuilder::sql_database`]); each component is given [`Grants`] at load: which of those
 //! names it may open, which hosts it may reach, its configuration variables. Every import
 //! checks the grant at the boundary, before touching a backend, and every call that can wait
-//! goes through [`host_call`](crate::metrics::host_call) so suspended guests are counted.
+//! goes through `host_call` so suspended guests are counted.
 //!
 //! [`HostBuilder::kv_store`]: crate::HostBuilder::kv_store
 //! [`HostBuilder::sql_database`]: crate::HostBuilder::sql_database
