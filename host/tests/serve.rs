@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use mixio_host::Host;
 use mixio_host::serve::{App, Server};
 use mixio_tests::client::{self, Reply};
 use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir};
@@ -241,24 +242,25 @@ fn a_guest_in_an_infinite_loop_gets_504_while_others_are_served() {
     assert!(server.stop().success());
 }
 
-/// A server in this process, so its admission counters can be read.
-async fn start_in_process(
-    manifest: &str,
-) -> (String, mixio_host::serve::ServerStats, tokio::sync::oneshot::Sender<()>) {
+/// A server in this process (its counters and host can be read), serving `manifest` until
+/// the test's runtime ends.
+async fn start_in_process(manifest: &str) -> (String, mixio_host::serve::ServerStats, Host) {
     let dir = scratch_dir("inproc");
     let path = dir.join("mixio.toml");
     std::fs::write(&path, manifest).unwrap();
     let app = App::from_manifest(&path).unwrap();
     let server = Server::bind(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (url, stats) = (server.url().to_string(), server.stats());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
-    (url, stats, stop)
+    let (url, stats, host) = (server.url().to_string(), server.stats(), server.host().clone());
+    tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
+    (url, stats, host)
+}
+
+/// A manifest serving `hello` on every path, with `backends` (TOML lines) if given.
+fn hello_manifest(backends: &str) -> String {
+    format!(
+        "name = \"ws\"\n{backends}\n[components.hello]\nsource = \"{}\"\nroutes = [\"/*\"]\n",
+        guest("hello").display()
+    )
 }
 
 fn sleepy_manifest(queue: usize) -> String {
@@ -291,7 +293,7 @@ async fn fifty_slow_requests(base: &str) -> Vec<Reply> {
 #[test]
 fn requests_beyond_the_concurrency_limit_wait_in_the_queue() {
     runtime().block_on(async {
-        let (base, stats, _stop) = start_in_process(&sleepy_manifest(100)).await;
+        let (base, stats, _) = start_in_process(&sleepy_manifest(100)).await;
         let replies = fifty_slow_requests(&base).await;
         assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
         let stats = stats.admission("sleepy").unwrap();
@@ -303,7 +305,7 @@ fn requests_beyond_the_concurrency_limit_wait_in_the_queue() {
 #[test]
 fn requests_beyond_the_queue_get_503_with_retry_after() {
     runtime().block_on(async {
-        let (base, stats, _stop) = start_in_process(&sleepy_manifest(10)).await;
+        let (base, stats, _) = start_in_process(&sleepy_manifest(10)).await;
         let replies = fifty_slow_requests(&base).await;
         let ok = replies.iter().filter(|r| r.status == 200).count();
         let busy: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
@@ -363,20 +365,7 @@ fn manifest_errors_name_the_file_and_the_key() {
 #[test]
 fn a_client_too_slow_to_read_is_disconnected_and_nobody_waits_for_it() {
     runtime().block_on(async {
-        let dir = scratch_dir("slow-client");
-        let path = dir.join("mixio.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "name = \"ws\"\n[components.hello]\nsource = \"{}\"\nroutes = [\"/*\"]\n",
-                guest("hello").display()
-            ),
-        )
-        .unwrap();
-        let server =
-            Server::bind(App::from_manifest(&path).unwrap(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let (base, host, stats) = (server.url().to_string(), server.host().clone(), server.stats());
-        tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
+        let (base, stats, host) = start_in_process(&hello_manifest("")).await;
 
         let mut reader = listen(&base, "news").await;
         let _stalled = listen(&base, "news").await; // never reads
@@ -407,27 +396,12 @@ fn a_client_too_slow_to_read_is_disconnected_and_nobody_waits_for_it() {
 fn websocket_messages_cross_servers_sharing_a_nats_backend() {
     let Some(nats) = services::nats() else { return };
     runtime().block_on(async {
-        let dir = scratch_dir("ws-nats");
-        let path = dir.join("mixio.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "name = \"ws\"\n[backends]\npubsub = \"{nats}\"\n[components.hello]\nsource = \"{}\"\nroutes = [\"/*\"]\n",
-                guest("hello").display()
-            ),
-        )
-        .unwrap();
-        let mut urls = Vec::new();
-        let mut hosts = Vec::new();
-        for _ in 0..2 {
-            let server = Server::bind(App::from_manifest(&path).unwrap(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-            urls.push(server.url().to_string());
-            hosts.push(server.host().clone());
-            tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
-        }
+        let manifest = hello_manifest(&format!("[backends]\npubsub = \"{nats}\""));
+        let (_, _, host_a) = start_in_process(&manifest).await;
+        let (b, _, _) = start_in_process(&manifest).await;
         let channel = services::unique_name("orders");
-        let mut on_b = listen(&urls[1], &channel).await;
-        hosts[0].send_websocket(&channel, "from server A").await.unwrap();
+        let mut on_b = listen(&b, &channel).await;
+        host_a.send_websocket(&channel, "from server A").await.unwrap();
         assert_eq!(next_text(&mut on_b).await, "from server A");
     });
 }
