@@ -369,7 +369,8 @@ fn a_client_too_slow_to_read_is_disconnected_and_nobody_waits_for_it() {
 
         let mut reader = listen(&base, "news").await;
         let _stalled = listen(&base, "news").await; // never reads
-        assert_eq!(stats.websocket_clients(), 2);
+        // The server counts a client once its upgraded connection is being served.
+        wait_for_clients(&stats, 2).await;
         // Far more than the socket buffers and the client queue hold: every send returns at
         // once, and the stalled client is dropped. The reader keeps up.
         let message = "x".repeat(32 << 10);
@@ -380,13 +381,7 @@ fn a_client_too_slow_to_read_is_disconnected_and_nobody_waits_for_it() {
             received += 1;
         }
         assert_eq!(received, 1000);
-        for _ in 0..200 {
-            if stats.websocket_clients() == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(stats.websocket_clients(), 1, "the stalled client is disconnected, the reader stays");
+        wait_for_clients(&stats, 1).await; // the stalled client is disconnected, the reader stays
         host.send_websocket("news", "still here").await.unwrap();
         assert_eq!(next_text(&mut reader).await, "still here");
     });
@@ -404,4 +399,15 @@ fn websocket_messages_cross_servers_sharing_a_nats_backend() {
         host_a.send_websocket(&channel, "from server A").await.unwrap();
         assert_eq!(next_text(&mut on_b).await, "from server A");
     });
+}
+
+/// Waits (at most 10 s) until the server has `n` websocket clients.
+async fn wait_for_clients(stats: &mixio_host::serve::ServerStats, n: usize) {
+    for _ in 0..200 {
+        if stats.websocket_clients() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stats.websocket_clients(), n, "websocket clients");
 }

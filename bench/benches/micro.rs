@@ -1,0 +1,289 @@
+//! Micro-benchmarks B1–B3 (see BENCHMARKS.md): each compares mixio with its baseline in the
+//! same run; `cargo bench -p mixio-bench` prints both sides, and the ratio is their quotient.
+//!
+//! - B1: a guest→host import round trip, (a) ready at once, (b) pending once: mixio's host
+//!   function (`HostBuilder::func_async`) against a bare Wasmtime `func_wrap_async` import,
+//!   the same guest loop (`guests/bench-loop`) on both.
+//! - B2: `fiber::block_on(f)` from synchronous code on a fiber against `f.await`, for (a) a
+//!   ready future and (b) `yield_now`.
+//! - B3: instantiate, call and drop the `hello` handler: `Component::call` against bare
+//!   `InstancePre::instantiate_async` + `call_async`, both with the pooling allocator.
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group};
+use mixio_host::fiber;
+use mixio_tests::guest;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Pings per call in B1: enough that instantiation is a small part of each sample.
+const PINGS: u32 = 10_000;
+/// Awaits per fiber in B2.
+const WAITS: u64 = 10_000;
+
+mod raw {
+    wasmtime::component::bindgen!({
+        path: ["../wit", "../guests/bench-loop/wit"],
+        world: "bench:looper/looper",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+/// The store data of the bare Wasmtime embedding.
+struct Raw {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    yield_once: bool,
+}
+
+impl WasiView for Raw {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl raw::bench::looper::ping::Host for Raw {
+    async fn ping(&mut self) {
+        if self.yield_once {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl raw::mixio::io::config::Host for Raw {
+    async fn get(&mut self, _key: String) -> Option<String> {
+        None
+    }
+}
+
+/// A bare Wasmtime engine and linker: pooling allocator, WASI, and only the imports the
+/// benchmarked guests use.
+fn raw_linker() -> (Engine, Linker<Raw>) {
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::pooling());
+    let engine = Engine::new(&config).unwrap();
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    type Data = wasmtime::component::HasSelf<Raw>;
+    raw::bench::looper::ping::add_to_linker::<Raw, Data>(&mut linker, |s| s).unwrap();
+    raw::mixio::io::config::add_to_linker::<Raw, Data>(&mut linker, |s| s).unwrap();
+    linker.instance("mixio:io/types@0.1.0").unwrap();
+    (engine, linker)
+}
+
+fn raw_store(engine: &Engine, yield_once: bool) -> Store<Raw> {
+    Store::new(engine, Raw { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), yield_once })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn b1_import_round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("B1 import round trip");
+    group.throughput(Throughput::Elements(u64::from(PINGS)));
+    let request = format!("/?n={PINGS}");
+
+    for (case, yield_once) in [("a ready", false), ("b pending once", true)] {
+        let host = mixio_host::Host::builder()
+            .cache_dir(None)
+            .func_async("bench:looper/ping@0.1.0", "ping", move |(): ()| async move {
+                if yield_once {
+                    tokio::task::yield_now().await;
+                }
+                Ok(())
+            })
+            .build()
+            .unwrap();
+        let looper = host.load(guest("bench-loop")).unwrap();
+        group.bench_function(format!("{case}/mixio"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let response = looper.call(mixio_host::Request::get(&request)).await.unwrap();
+                assert_eq!(response.status, 200);
+            })
+        });
+
+        let (engine, linker) = raw_linker();
+        let component = Component::from_file(&engine, guest("bench-loop")).unwrap();
+        let pre = raw::LooperPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+        let raw_request = mixio_host::Request::get(&request);
+        group.bench_function(format!("{case}/wasmtime"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut store = raw_store(&engine, yield_once);
+                let looper = pre.instantiate_async(&mut store).await.unwrap();
+                let request = raw::mixio::io::types::Request {
+                    method: raw_request.method.clone(),
+                    path_with_query: raw_request.path_with_query.clone(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                };
+                let response =
+                    looper.mixio_io_incoming_handler().call_handle(&mut store, &request).await.unwrap();
+                assert_eq!(response.status, 200);
+            })
+        });
+    }
+    group.finish();
+}
+
+fn b2_fiber_block_on(c: &mut Criterion) {
+    let mut group = c.benchmark_group("B2 fiber block_on");
+    group.throughput(Throughput::Elements(WAITS));
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+
+    group.bench_function("a ready/fiber", |b| {
+        b.iter(|| {
+            local.block_on(
+                &rt,
+                fiber::spawn(|| {
+                    for i in 0..WAITS {
+                        std::hint::black_box(fiber::block_on(std::future::ready(i)));
+                    }
+                }),
+            )
+        })
+    });
+    group.bench_function("a ready/await", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                for i in 0..WAITS {
+                    std::hint::black_box(std::future::ready(i).await);
+                }
+            })
+        })
+    });
+    group.bench_function("b yield_now/fiber", |b| {
+        b.iter(|| {
+            local.block_on(
+                &rt,
+                fiber::spawn(|| {
+                    for _ in 0..WAITS {
+                        fiber::block_on(tokio::task::yield_now());
+                    }
+                }),
+            )
+        })
+    });
+    group.bench_function("b yield_now/await", |b| {
+        b.iter(|| {
+            local.block_on(&rt, async {
+                for _ in 0..WAITS {
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+fn b3_instantiate_and_call(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("B3 instantiate + call hello");
+    group.throughput(Throughput::Elements(1));
+
+    let host = mixio_host::Host::builder().cache_dir(None).build().unwrap();
+    let hello = host.load(guest("hello")).unwrap();
+    group.bench_function("mixio", |b| {
+        b.to_async(&rt).iter(|| async {
+            let response = hello.call(mixio_host::Request::get("/?name=ada")).await.unwrap();
+            assert_eq!(response.status, 200);
+        })
+    });
+
+    let (engine, linker) = raw_linker();
+    let component = Component::from_file(&engine, guest("hello")).unwrap();
+    // The looper world's export is mixio's handler, which `hello` exports too.
+    let pre = raw::LooperPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    group.bench_function("wasmtime", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut store = raw_store(&engine, false);
+            let instance = pre.instantiate_async(&mut store).await.unwrap();
+            let request = raw::mixio::io::types::Request {
+                method: "GET".into(),
+                path_with_query: "/?name=ada".into(),
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            let response =
+                instance.mixio_io_incoming_handler().call_handle(&mut store, &request).await.unwrap();
+            assert_eq!(response.status, 200);
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = micro;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = b1_import_round_trip, b2_fiber_block_on, b3_instantiate_and_call
+}
+
+/// The comparisons: (benchmark, mixio's side, the baseline, target).
+const COMPARISONS: [(&str, &str, &str, Target); 5] = [
+    ("B1 import round trip", "a ready/mixio", "a ready/wasmtime", Target::Ratio(1.10)),
+    ("B1 import round trip", "b pending once/mixio", "b pending once/wasmtime", Target::Ratio(1.10)),
+    ("B2 fiber block_on", "a ready/fiber", "a ready/await", Target::OverheadNs(10.0)),
+    ("B2 fiber block_on", "b yield_now/fiber", "b yield_now/await", Target::OverheadNs(40.0)),
+    ("B3 instantiate + call hello", "mixio", "wasmtime", Target::Ratio(1.5)),
+];
+
+#[derive(Clone, Copy)]
+enum Target {
+    /// mixio's time over the baseline's at most this.
+    Ratio(f64),
+    /// mixio's time per element minus the baseline's at most this many nanoseconds.
+    OverheadNs(f64),
+}
+
+/// Median time per element of a benchmark this run measured, in nanoseconds.
+fn median_per_element(group: &str, id: &str, elements: f64) -> Option<f64> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/criterion");
+    // Criterion stores `a/b` ids as `a_b`.
+    let path = dir.join(group).join(id.replace('/', "_")).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let at = text.find("\"median\"")?;
+    let rest = &text[at..];
+    let start = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let end = rest[start..].find([',', '}'])? + start;
+    Some(rest[start..end].trim().parse::<f64>().ok()? / elements)
+}
+
+/// Prints each comparison's two medians, their ratio, and whether the target holds.
+fn print_ratios() {
+    println!("\n| benchmark | mixio (ns/op) | baseline (ns/op) | ratio | overhead (ns/op) | target | met |");
+    println!("|---|---|---|---|---|---|---|");
+    for (group, ours, theirs, target) in COMPARISONS {
+        let elements = match group {
+            g if g.starts_with("B1") => f64::from(PINGS),
+            g if g.starts_with("B2") => WAITS as f64,
+            _ => 1.0,
+        };
+        let (Some(a), Some(b)) =
+            (median_per_element(group, ours, elements), median_per_element(group, theirs, elements))
+        else {
+            println!("| {group}: {ours} vs {theirs} | (not measured) | | | | | |");
+            continue;
+        };
+        let (target_text, met) = match target {
+            Target::Ratio(r) => (format!("ratio <= {r}"), a / b <= r),
+            Target::OverheadNs(ns) => (format!("overhead <= {ns} ns"), a - b <= ns),
+        };
+        println!(
+            "| {group}: {ours} vs {theirs} | {a:.1} | {b:.1} | {:.2} | {:.1} | {target_text} | {} |",
+            a / b,
+            a - b,
+            if met { "yes" } else { "no" }
+        );
+    }
+}
+
+fn main() {
+    micro();
+    Criterion::default().configure_from_args().final_summary();
+    print_ratios();
+}
