@@ -584,13 +584,13 @@ impl IntoFuture for Call {
 
     fn into_future(self) -> Self::IntoFuture {
         let span = tracing::info_span!("call", component = %self.component.inner.name, method = %self.request.method, uri = %self.request.path_with_query);
-        Box::pin(
-            async move {
-                let c = &self.component;
-                c.supervise(c.handle(self.request, self.timeout), self.timeout, self.cancel).await
-            }
-            .instrument(span),
-        )
+        let call = async move {
+            let c = &self.component;
+            c.supervise(c.handle(self.request, self.timeout), self.timeout, self.cancel).await
+        };
+        // The call is polled again after every pending host call: entering a span that
+        // records nothing would cost on each of those polls.
+        if span.is_disabled() { Box::pin(call) } else { Box::pin(call.instrument(span)) }
     }
 }
 

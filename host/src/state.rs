@@ -10,12 +10,12 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::ComponentCaps;
 use crate::capabilities::http_client::WasiHttpHooksImpl;
-use crate::metrics::Counters;
+use crate::metrics::{Counters, StoreCounters};
 use crate::stdio::GuestOutput;
 
 pub struct GuestState {
     pub(crate) component: Arc<str>,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<StoreCounters>,
     pub(crate) caps: Arc<ComponentCaps>,
     pub(crate) open_kv_stores: usize,
     pub(crate) open_sql_connections: usize,
@@ -41,6 +41,7 @@ impl GuestState {
         stderr: Option<GuestOutput>,
     ) -> GuestState {
         counters.instance_created();
+        let counters = Arc::new(StoreCounters::new(counters));
         let http_hooks = WasiHttpHooksImpl {
             component: component.clone(),
             caps: caps.clone(),
@@ -73,7 +74,7 @@ impl Drop for GuestState {
         if let Some(stderr) = &self.stderr {
             stderr.finish();
         }
-        self.counters.instance_dropped();
+        self.counters.host.instance_dropped();
     }
 }
 

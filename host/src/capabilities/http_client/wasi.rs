@@ -8,13 +8,13 @@ use std::time::Duration;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::capabilities::ComponentCaps;
-use crate::metrics::{Counters, host_call};
+use crate::metrics::{StoreCounters, host_call};
 
 /// The `wasi:http` hooks of one instance.
 pub(crate) struct WasiHttpHooksImpl {
     pub(crate) component: Arc<str>,
     pub(crate) caps: Arc<ComponentCaps>,
-    pub(crate) counters: Arc<Counters>,
+    pub(crate) counters: Arc<StoreCounters>,
 }
 
 type ResponseFuture = Box<
