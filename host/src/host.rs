@@ -50,6 +50,16 @@ pub enum Io {
     },
 }
 
+impl std::fmt::Display for Io {
+    /// As [`Io::parse`] reads it: `async` or `blocking:THREADS`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Io::Async => f.write_str("async"),
+            Io::Blocking { threads } => write!(f, "blocking:{threads}"),
+        }
+    }
+}
+
 impl Io {
     /// Blocking mode with its default pool of 64 threads.
     pub const BLOCKING: Io = Io::Blocking { threads: 64 };

@@ -76,6 +76,8 @@ fn demo_end_to_end(extra_args: &[&str]) {
     let user = services::unique_name("ada");
     runtime().block_on(demo_checks(&server.url, &user));
     check_orders(&dir, &user);
+    let io = extra_args.iter().skip_while(|a| **a != "--io").nth(1).unwrap_or(&"async");
+    assert!(server.log().contains(&format!("io={io}")), "the server runs in {io} mode:\n{}", server.log());
     assert!(server.stop().success());
 }
 

@@ -6,6 +6,8 @@
 //! | any method, any path | `200` `text/plain`: `hello from wasi:http, <method> <path_with_query>` |
 //!
 //! If the request has a body, the answer carries its size in bytes in header `x-body-bytes`.
+//! `?sleep=MS` first waits MS milliseconds on the host's monotonic clock (the benchmarks' I/O
+//! stand-in).
 //! Every request also prints `wasi-hello handled <path_with_query>` to stdout, which the host
 //! forwards to its log.
 
@@ -23,6 +25,9 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let method = method_name(request.method());
         let path = request.path_with_query().unwrap_or_else(|| "/".into());
+        if let Some(ms) = sleep_ms(&path) {
+            wasi::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+        }
         let mut headers = vec![("content-type".to_string(), b"text/plain".to_vec())];
         let (status, body) = match body_size(&request) {
             Ok(size) => {
@@ -38,6 +43,12 @@ impl wasi::exports::http::incoming_handler::Guest for Hello {
             eprintln!("wasi-hello could not answer {method} {path}: {e}");
         }
     }
+}
+
+/// The `sleep` query parameter, in milliseconds.
+fn sleep_ms(path: &str) -> Option<u64> {
+    let query = path.split_once('?')?.1;
+    query.split('&').find_map(|pair| pair.strip_prefix("sleep=")?.parse().ok())
 }
 
 fn method_name(method: Method) -> String {

@@ -72,7 +72,8 @@ pub struct ComponentLimits {
     pub max_request_body: u64,
     /// Largest response body sent (larger: `500`). Default 10 MiB.
     pub max_response_body: u64,
-    /// Instances of this component running at once. Default 100.
+    /// Instances of this component running at once (most of them are usually suspended on
+    /// I/O, costing a few pages each). Default 1000; the whole server has `max_instances`.
     pub max_concurrent: usize,
     /// Requests waiting for an instance beyond `max_concurrent`; past it, `503`. Default 1000.
     pub queue: usize,
@@ -85,7 +86,7 @@ impl Default for ComponentLimits {
             max_memory: None,
             max_request_body: 10 << 20,
             max_response_body: 10 << 20,
-            max_concurrent: 100,
+            max_concurrent: 1000,
             queue: 1000,
         }
     }

@@ -118,8 +118,12 @@ impl Server {
             .max()
             .unwrap_or(0)
             .max(crate::Limits::default().max_memory);
-        let mut builder =
-            Host::builder().max_instances(app.max_instances).max_memory(max_memory).pubsub(&app.pubsub);
+        let mut builder = Host::builder()
+            .max_instances(app.max_instances)
+            .max_memory(max_memory)
+            .pubsub(&app.pubsub)
+            .io(app.io);
+        tracing::info!(app = %app.name, io = %app.io, "guests' I/O mode");
         for (name, url) in &app.kv {
             builder = builder.kv_store(name, url);
         }
