@@ -366,10 +366,16 @@ impl Host {
     /// Like [`Host::load`], granting the component what `grants` lists.
     pub fn load_with(&self, path: impl AsRef<Path>, grants: &Grants) -> Result<Component, Error> {
         let path = path.as_ref();
+        let name =
+            path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        self.load_named(path, name, grants)
+    }
+
+    /// Loads the component at `path` under `name` (errors name the path).
+    pub(crate) fn load_named(&self, path: &Path, name: String, grants: &Grants) -> Result<Component, Error> {
         let display = path.display().to_string();
         let bytes =
             std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
-        let name = path.file_stem().map_or_else(|| display.clone(), |s| s.to_string_lossy().into_owned());
         Component::load(self, &display, name, &bytes, grants)
     }
 

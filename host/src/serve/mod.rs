@@ -138,12 +138,7 @@ impl Server {
             let (h, spec_name) = (host.clone(), spec.name.clone());
             let (source, grants) = (spec.source.clone(), spec.grants.clone());
             // Named as in the manifest: its log lines, errors and namespace use that name.
-            let load = move || {
-                let display = source.display().to_string();
-                let bytes = std::fs::read(&source)
-                    .map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
-                Component::load(&h, &display, spec_name, &bytes, &grants)
-            };
+            let load = move || h.load_named(&source, spec_name, &grants);
             let mut component = match spec.native {
                 Some(handler) => host.load_native(&spec.name, handler, &spec.grants)?,
                 None => tokio::task::spawn_blocking(load)
