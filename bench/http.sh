@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # HTTP benchmarks (BENCHMARKS.md): B4 (hello, fresh instance per request), B5 (a guest
-# sleeping 10 ms, 1000 connections) against `wasmtime serve`, and B7 (async against blocking
-# mode, the same .wasm). Both sides of each comparison run in this one invocation, the server
-# pinned to core 0 and wrk to core 1; the script ends with a table of ratios.
+# sleeping 10 ms, 1000 connections) against `wasmtime serve`, B7 (async against blocking
+# mode, the same .wasm), B8 (the food-delivery demo against the same service written with
+# axum + sqlx), then B6 (density, `cargo bench --bench density`). Both sides of each comparison
+# run in this one invocation, the server pinned to core 0 and wrk to core 1; the script ends
+# with tables of ratios and of density.
 #
 #     bench/http.sh                 # DURATION=10s by default
 #
@@ -21,9 +23,9 @@ command -v wrk >/dev/null || { echo "bench/http.sh needs wrk: apt-get install wr
 if [ ! -x "$WASMTIME" ]; then
     cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
 fi
-cargo build -q --release -p mixio-host
+cargo build -q --release -p mixio-host -p mixio-bench --bins
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
-cargo build -q --release --target wasm32-wasip2 -p wasi-hello -p hello -p sleepy
+cargo build -q --release --target wasm32-wasip2 -p wasi-hello -p hello -p sleepy -p food-delivery -p kitchen
 G=target/wasm32-wasip2/release
 MIXIO=target/release/mixio
 export MIXIO_CACHE_DIR=$TOOLS/cache
@@ -50,7 +52,7 @@ trap stop EXIT
 # measure PATH CONNECTIONS -> "rps p99 non2xx errors"
 measure() {
     local out
-    out=$(taskset -c 1 wrk -t2 -c"$2" -d"$DURATION" --latency "$BASE$1")
+    out=$(taskset -c 1 wrk -t2 -c"$2" -d"$DURATION" --latency ${WRK_SCRIPT:+-s "$WRK_SCRIPT"} "$BASE$1")
     local rps p99 non2xx errors
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
@@ -92,8 +94,53 @@ compare B7 "50 ms of I/O, async against blocking (64 threads), -c1000" "rps >= 1
     "$MIXIO" serve "$G/sleepy.wasm" --listen 127.0.0.1:$PORT -- \
     "$MIXIO" serve "$G/sleepy.wasm" --listen 127.0.0.1:$PORT --io blocking:64
 
+# B8: the demo on embedded defaults (SQLite, in-memory KV and pub/sub) against axum + sqlx.
+# Each side starts on a new database; the kitchen thinks 20 to 200 ms per order on both.
+B8=$TOOLS/b8
+rm -rf "$B8" && mkdir -p "$B8/mixio" "$B8/native"
+cat >"$B8/mixio.toml" <<TOML
+name = "food-delivery"
+data_dir = "$PWD/$B8/mixio"
+[backends]
+sql = { default = "sqlite:orders.db" }
+[components.food-delivery]
+source = "$PWD/$G/food_delivery.wasm"
+routes = ["POST /order"]
+sql = ["default"]
+allowed_hosts = ["\${self}"]
+websocket = ["*"]
+config = { kitchen_url = "\${self}/kitchen" }
+[components.kitchen]
+source = "$PWD/$G/kitchen.wasm"
+routes = ["POST /kitchen"]
+kv = ["default"]
+TOML
+cat >"$B8/order.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"user": "bench", "dish": "ramen"}'
+LUA
+WRK_SCRIPT=$B8/order.lua compare B8 "food-delivery (SQLite, HTTP, websocket) against axum + sqlx, -c1000" \
+    "ratio >= 0.5" 1000 /order /order \
+    "$MIXIO" serve "$B8/mixio.toml" --listen 127.0.0.1:$PORT -- \
+    target/release/food-delivery-native 127.0.0.1:$PORT "$B8/native/orders.db"
+
 echo
 echo "DURATION=$DURATION, $(nproc) cores, $(date -u +%Y-%m-%d)"
 echo "| id | what | mixio rps | baseline rps | ratio | mixio p99 | baseline p99 | non-2xx+errors (mixio / baseline) | target |"
 echo "|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+
+# B6: density. Every suspended guest costs memory maps (a fiber stack and its guard page, and
+# for wasm a linear memory); Linux allows 65,530 per process unless raised.
+NEEDED=4194304
+if [ "$(cat /proc/sys/vm/max_map_count)" -lt "$NEEDED" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        sysctl -q -w vm.max_map_count=$NEEDED
+    else
+        echo "B6 needs vm.max_map_count >= $NEEDED: sudo sysctl -w vm.max_map_count=$NEEDED" >&2
+        exit 1
+    fi
+fi
+echo
+cargo bench -q -p mixio-bench --bench density 2>/dev/null | sed -n '/^| what/,$p'

@@ -22,8 +22,32 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 
+/// Address space the pool of linear memories may reserve (of the 128 TiB a 64-bit Linux process
+/// has). Each memory normally reserves 4 GiB plus a guard region, so that compiled code needs
+/// no bounds checks; a pool with more memories than fit in this budget reserves only
+/// `max_memory` plus the guard per memory instead, and its code checks bounds explicitly.
+const MEMORY_ADDRESS_BUDGET: u64 = 32 << 40;
+/// Wasmtime's reservation per memory by default, and its guard region.
+const FULL_RESERVATION: u64 = 4 << 30;
+const MEMORY_GUARD: u64 = 32 << 20;
+
 pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<Engine> {
     let n = limits.max_instances;
+    let memories = u64::from(n.saturating_mul(MEMORIES_PER_COMPONENT));
+    let mut config = Config::new();
+    if memories * (FULL_RESERVATION + MEMORY_GUARD) > MEMORY_ADDRESS_BUDGET {
+        let per_memory = limits.max_memory as u64 + MEMORY_GUARD;
+        if memories.saturating_mul(per_memory) > MEMORY_ADDRESS_BUDGET {
+            wasmtime::bail!(
+                "max_instances {n} with max_memory {} MiB needs {} TiB of address space for linear \
+                 memories, more than the {} TiB budget: lower one of them",
+                limits.max_memory >> 20,
+                memories * per_memory >> 40,
+                MEMORY_ADDRESS_BUDGET >> 40
+            );
+        }
+        config.memory_reservation(limits.max_memory as u64).memory_guard_size(MEMORY_GUARD);
+    }
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
@@ -32,7 +56,6 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .total_stacks(n)
         .max_memory_size(limits.max_memory);
 
-    let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .memory_init_cow(true)

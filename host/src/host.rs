@@ -24,6 +24,10 @@ use crate::state::GuestState;
 #[non_exhaustive]
 pub struct Limits {
     /// Instances that may exist at once: the size of the pooling allocator. Default 1024.
+    ///
+    /// Each linear memory normally reserves 4 GiB of address space, so that compiled code
+    /// needs no bounds checks. Pools too large for that (past about 4,000 instances) reserve
+    /// only [`max_memory`](Limits::max_memory) per memory, and code checks bounds explicitly.
     pub max_instances: u32,
     /// Bytes of linear memory one instance may use. Default 128 MiB.
     pub max_memory: usize,

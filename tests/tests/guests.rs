@@ -189,4 +189,21 @@ fn invalid_limits_are_configuration_errors() {
     assert!(matches!(&error, Error::Config(m) if m.contains("max_instances")), "{error}");
     let error = Host::builder().max_memory(1000).build().err().unwrap();
     assert!(matches!(&error, Error::Config(m) if m.contains("max_memory")), "{error}");
+    // More address space than a process has: refused with the reason, not a failed mmap.
+    let error = Host::builder().max_instances(1_000_000).max_memory(1 << 30).build().err().unwrap();
+    assert!(
+        matches!(&error, Error::Config(m) if m.contains("max_instances 1000000") && m.contains("address space")),
+        "{error}"
+    );
+}
+
+/// A pool too large for 4 GiB per memory reserves `max_memory` per memory instead; its guests
+/// run as usual (their code checks bounds explicitly).
+#[tokio::test(flavor = "current_thread")]
+async fn a_pool_of_20000_instances_reserves_less_per_memory_and_runs_guests() {
+    let host = Host::builder().max_instances(20_000).max_memory(16 << 20).build().unwrap();
+    let hello = host.load(guest("hello")).unwrap();
+    let response = hello.call(Request::get("/?name=pool")).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert!(response.text().contains("pool"), "{}", response.text());
 }

@@ -25,7 +25,8 @@ pub struct App {
     pub data_dir: PathBuf,
     /// Files served for `GET` requests that no route takes (`static_dir`).
     pub static_dir: Option<PathBuf>,
-    /// Instances that may exist at once in the whole server.
+    /// Instances that may exist at once in the whole server: by default the components'
+    /// `max_concurrent` added up (in blocking mode, at most the thread count).
     pub max_instances: u32,
     /// How guests are called (`io`: `"async"`, `"blocking"` or `"blocking:THREADS"`).
     pub io: crate::Io,
@@ -230,10 +231,6 @@ impl App {
         {
             return Err(bad("static_dir", format!("`{}` is not a directory", dir.display())));
         }
-        let max_instances = raw.max_instances.unwrap_or(crate::Limits::default().max_instances);
-        if max_instances == 0 {
-            return Err(bad("max_instances", "must be at least 1".into()));
-        }
         let io = match &raw.io {
             None => crate::Io::Async,
             Some(io) => crate::Io::parse(io).map_err(|e| bad("io", e))?,
@@ -309,6 +306,26 @@ impl App {
             });
         }
         super::router::check_overlaps(&components).map_err(|e| Error::Config(format!("{file}: {e}")))?;
+        // Every request a component admits must find an instance in the pool.
+        let mut needed: usize = components.iter().map(|c| c.limits.max_concurrent).sum();
+        if let crate::Io::Blocking { threads } = io {
+            needed = needed.min(threads); // an instance exists only while a thread runs it
+        }
+        let needed = u32::try_from(needed).unwrap_or(u32::MAX);
+        let max_instances = match raw.max_instances {
+            None => needed,
+            Some(0) => return Err(bad("max_instances", "must be at least 1".into())),
+            Some(n) if n < needed => {
+                return Err(bad(
+                    "max_instances",
+                    format!(
+                        "{n} is fewer than the instances the components may run at once \
+                         ({needed}, their `limits.max_concurrent` added up): raise it, or lower those"
+                    ),
+                ));
+            }
+            Some(n) => n,
+        };
         Ok(App {
             name: raw.name,
             root: root.to_path_buf(),
@@ -460,6 +477,18 @@ mod tests {
         assert_eq!((l.max_concurrent, l.queue), (4, 10));
     }
 
+    /// The pool holds an instance for every request the components admit (a bench at 1,000
+    /// connections on two components once found it short).
+    #[test]
+    fn the_pool_covers_every_components_max_concurrent() {
+        let two = format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /api\"]\n");
+        assert_eq!(parse(&two).unwrap().max_instances, 2000);
+        assert_eq!(parse(&format!("io = \"blocking:8\"\n{two}")).unwrap().max_instances, 8);
+        assert_eq!(parse(&format!("max_instances = 5000\n{two}")).unwrap().max_instances, 5000);
+        let error = parse(&format!("max_instances = 1024\n{two}")).unwrap_err();
+        assert!(error.contains("`max_instances`") && error.contains("2000"), "{error}");
+    }
+
     #[test]
     fn the_environment_overrides_backends() {
         let env = |k: &str| (k == "MIXIO_SQL_DEFAULT").then(|| "postgres://u@h/db".to_string());
@@ -487,6 +516,7 @@ mod tests {
             ("name = \"x\"".to_string(), "no components"),
             (MINIMAL.replace("\"GET /items\"", "\"GET /ws/*\""), "/ws/"),
             (format!("io = \"sync\"\n{MINIMAL}"), "`io`"),
+            (format!("max_instances = 0\n{MINIMAL}"), "`max_instances`"),
             (format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /items\"]"), "both"),
         ];
         for (text, expected) in cases {
