@@ -25,9 +25,9 @@ pub struct App {
     pub data_dir: PathBuf,
     /// Files served for `GET` requests that no route takes (`static_dir`).
     pub static_dir: Option<PathBuf>,
-    /// Instances that may exist at once in the whole server: by default the components'
-    /// `max_concurrent` added up (in blocking mode, at most the thread count).
-    pub max_instances: u32,
+    /// Instances that may exist at once in the whole server, if the manifest sets it; see
+    /// [`App::pool_size`] for the default.
+    pub max_instances: Option<u32>,
     /// How guests are called (`io`: `"async"`, `"blocking"` or `"blocking:THREADS"`).
     pub io: crate::Io,
     /// The pub/sub backend URL.
@@ -181,7 +181,7 @@ impl App {
             root: PathBuf::from("."),
             data_dir: PathBuf::from(".mixio"),
             static_dir: None,
-            max_instances: crate::Limits::default().max_instances,
+            max_instances: None,
             io: crate::Io::Async,
             pubsub: "memory".into(),
             kv: [("default".to_string(), "memory".to_string())].into(),
@@ -207,6 +207,27 @@ impl App {
         };
         component.native = Some(handler);
         Ok(self)
+    }
+
+    /// The size of the instance pool, for the app's final `io` (the command line may change
+    /// it after parsing): `max_instances`, by default the components' `max_concurrent` added
+    /// up (in blocking mode, at most the thread count), so that every request a component
+    /// admits finds an instance. A `max_instances` below that is an error.
+    pub fn pool_size(&self) -> Result<u32, Error> {
+        let mut needed: usize = self.components.iter().map(|c| c.limits.max_concurrent).sum();
+        if let crate::Io::Blocking { threads } = self.io {
+            needed = needed.min(threads); // an instance exists only while a thread runs it
+        }
+        let needed = u32::try_from(needed).unwrap_or(u32::MAX);
+        match self.max_instances {
+            None => Ok(needed),
+            Some(n) if n < needed => Err(Error::Config(format!(
+                "`max_instances`: {n} is fewer than the instances the components may run at once \
+                 ({needed}, their `limits.max_concurrent` added up, in {} mode): raise it, or lower those",
+                self.io
+            ))),
+            Some(n) => Ok(n),
+        }
     }
 
     /// Parses manifest `text`; `file` names it in errors, relative paths are resolved
@@ -306,32 +327,15 @@ impl App {
             });
         }
         super::router::check_overlaps(&components).map_err(|e| Error::Config(format!("{file}: {e}")))?;
-        // Every request a component admits must find an instance in the pool.
-        let mut needed: usize = components.iter().map(|c| c.limits.max_concurrent).sum();
-        if let crate::Io::Blocking { threads } = io {
-            needed = needed.min(threads); // an instance exists only while a thread runs it
+        if raw.max_instances == Some(0) {
+            return Err(bad("max_instances", "must be at least 1".into()));
         }
-        let needed = u32::try_from(needed).unwrap_or(u32::MAX);
-        let max_instances = match raw.max_instances {
-            None => needed,
-            Some(0) => return Err(bad("max_instances", "must be at least 1".into())),
-            Some(n) if n < needed => {
-                return Err(bad(
-                    "max_instances",
-                    format!(
-                        "{n} is fewer than the instances the components may run at once \
-                         ({needed}, their `limits.max_concurrent` added up): raise it, or lower those"
-                    ),
-                ));
-            }
-            Some(n) => n,
-        };
         Ok(App {
             name: raw.name,
             root: root.to_path_buf(),
             data_dir,
             static_dir,
-            max_instances,
+            max_instances: raw.max_instances,
             io,
             pubsub,
             kv,
@@ -482,10 +486,15 @@ mod tests {
     #[test]
     fn the_pool_covers_every_components_max_concurrent() {
         let two = format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /api\"]\n");
-        assert_eq!(parse(&two).unwrap().max_instances, 2000);
-        assert_eq!(parse(&format!("io = \"blocking:8\"\n{two}")).unwrap().max_instances, 8);
-        assert_eq!(parse(&format!("max_instances = 5000\n{two}")).unwrap().max_instances, 5000);
-        let error = parse(&format!("max_instances = 1024\n{two}")).unwrap_err();
+        assert_eq!(parse(&two).unwrap().pool_size().unwrap(), 2000);
+        let mut blocking = parse(&format!("io = \"blocking:8\"\n{two}")).unwrap();
+        assert_eq!(blocking.pool_size().unwrap(), 8);
+        // `--io async` on that manifest: the pool follows the final mode.
+        blocking.io = crate::Io::Async;
+        assert_eq!(blocking.pool_size().unwrap(), 2000);
+        assert_eq!(parse(&format!("max_instances = 5000\n{two}")).unwrap().pool_size().unwrap(), 5000);
+        let error =
+            parse(&format!("max_instances = 1024\n{two}")).unwrap().pool_size().unwrap_err().to_string();
         assert!(error.contains("`max_instances`") && error.contains("2000"), "{error}");
     }
 

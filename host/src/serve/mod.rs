@@ -119,7 +119,7 @@ impl Server {
             .unwrap_or(0)
             .max(crate::Limits::default().max_memory);
         let mut builder = Host::builder()
-            .max_instances(app.max_instances)
+            .max_instances(app.pool_size()?)
             .max_memory(max_memory)
             .pubsub(&app.pubsub)
             .io(app.io);
