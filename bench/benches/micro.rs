@@ -9,6 +9,7 @@
 //! - B3: instantiate, call and drop the `hello` handler: `Component::call` against bare
 //!   `InstancePre::instantiate_async` + `call_async`, both with the pooling allocator.
 
+use std::future::Future;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group};
@@ -82,13 +83,17 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-fn b1_import_round_trip(c: &mut Criterion) {
-    let rt = runtime();
-    let mut group = c.benchmark_group("B1 import round trip");
-    group.throughput(Throughput::Elements(u64::from(PINGS)));
-    let request = format!("/?n={PINGS}");
+/// B1's two sides for one case: mixio's call and the bare Wasmtime call, each one request of
+/// [`PINGS`] pings.
+struct B1Sides {
+    looper: mixio_host::Component,
+    engine: Engine,
+    pre: raw::LooperPre<Raw>,
+    yield_once: bool,
+}
 
-    for (case, yield_once) in [("a ready", false), ("b pending once", true)] {
+impl B1Sides {
+    fn new(yield_once: bool) -> B1Sides {
         let host = mixio_host::Host::builder()
             .cache_dir(None)
             .func_async("bench:looper/ping@0.1.0", "ping", move |(): ()| async move {
@@ -100,34 +105,82 @@ fn b1_import_round_trip(c: &mut Criterion) {
             .build()
             .unwrap();
         let looper = host.load(guest("bench-loop")).unwrap();
-        group.bench_function(format!("{case}/mixio"), |b| {
-            b.to_async(&rt).iter(|| async {
-                let response = looper.call(mixio_host::Request::get(&request)).await.unwrap();
-                assert_eq!(response.status, 200);
-            })
-        });
-
         let (engine, linker) = raw_linker();
         let component = Component::from_file(&engine, guest("bench-loop")).unwrap();
         let pre = raw::LooperPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-        let raw_request = mixio_host::Request::get(&request);
-        group.bench_function(format!("{case}/wasmtime"), |b| {
-            b.to_async(&rt).iter(|| async {
-                let mut store = raw_store(&engine, yield_once);
-                let looper = pre.instantiate_async(&mut store).await.unwrap();
-                let request = raw::mixio::io::types::Request {
-                    method: raw_request.method.clone(),
-                    path_with_query: raw_request.path_with_query.clone(),
-                    headers: Vec::new(),
-                    body: Vec::new(),
-                };
-                let response =
-                    looper.mixio_io_incoming_handler().call_handle(&mut store, &request).await.unwrap();
-                assert_eq!(response.status, 200);
-            })
-        });
+        B1Sides { looper, engine, pre, yield_once }
+    }
+
+    async fn mixio(&self) {
+        let response = self.looper.call(mixio_host::Request::get(format!("/?n={PINGS}"))).await.unwrap();
+        assert_eq!(response.status, 200);
+    }
+
+    async fn wasmtime(&self) {
+        let mut store = raw_store(&self.engine, self.yield_once);
+        let looper = self.pre.instantiate_async(&mut store).await.unwrap();
+        let request = raw::mixio::io::types::Request {
+            method: "GET".into(),
+            path_with_query: format!("/?n={PINGS}"),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let response = looper.mixio_io_incoming_handler().call_handle(&mut store, &request).await.unwrap();
+        assert_eq!(response.status, 200);
+    }
+}
+
+const B1_CASES: [(&str, bool); 2] = [("a ready", false), ("b pending once", true)];
+
+fn b1_import_round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("B1 import round trip");
+    group.throughput(Throughput::Elements(u64::from(PINGS)));
+    for (case, yield_once) in B1_CASES {
+        let sides = B1Sides::new(yield_once);
+        group.bench_function(format!("{case}/mixio"), |b| b.to_async(&rt).iter(|| sides.mixio()));
+        group.bench_function(format!("{case}/wasmtime"), |b| b.to_async(&rt).iter(|| sides.wasmtime()));
     }
     group.finish();
+}
+
+/// B1 again, the two sides alternating request by request: on a shared machine whose speed
+/// drifts over seconds, the ratio of two neighbouring requests is steadier than the ratio of
+/// two medians measured seconds apart. Returns the median ratio and its interquartile range
+/// for each case.
+fn b1_paired() -> Vec<(&'static str, f64, f64, f64)> {
+    const ROUNDS: usize = 201;
+    let rt = runtime();
+    let time = |call: std::pin::Pin<&mut dyn Future<Output = ()>>| {
+        let start = std::time::Instant::now();
+        rt.block_on(call);
+        start.elapsed().as_secs_f64()
+    };
+    let mut results = Vec::new();
+    for (case, yield_once) in B1_CASES {
+        let sides = B1Sides::new(yield_once);
+        let ours = || time(std::pin::pin!(sides.mixio()));
+        let theirs = || time(std::pin::pin!(sides.wasmtime()));
+        for _ in 0..5 {
+            ours();
+            theirs();
+        }
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|round| {
+                // Alternate which side goes first, so neither always runs on a warmer cache.
+                if round % 2 == 0 {
+                    let a = ours();
+                    a / theirs()
+                } else {
+                    let b = theirs();
+                    ours() / b
+                }
+            })
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        results.push((case, ratios[ROUNDS / 2], ratios[ROUNDS / 4], ratios[3 * ROUNDS / 4]));
+    }
+    results
 }
 
 fn b2_fiber_block_on(c: &mut Criterion) {
@@ -286,4 +339,15 @@ fn main() {
     micro();
     Criterion::default().configure_from_args().final_summary();
     print_ratios();
+    // `cargo bench -- <filter>`: the paired B1 runs unless the filter leaves B1 out.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.is_none_or(|f| "B1 import round trip".contains(&f) || f.contains("B1")) {
+        println!("\nB1 paired (mixio and bare Wasmtime alternating, 201 requests of {PINGS} pings each):\n");
+        println!("| case | median ratio | interquartile range | target | met |");
+        println!("|---|---|---|---|---|");
+        for (case, median, q1, q3) in b1_paired() {
+            let met = if median <= 1.10 { "yes" } else { "no" };
+            println!("| B1 {case} | {median:.3} | {q1:.3}–{q3:.3} | ratio <= 1.1 | {met} |");
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt as _;
 use tracing::Instrument;
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -18,6 +19,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use crate::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
 use crate::blocking::{self, CallCancelled, DeadlineExceeded};
 use crate::capabilities::{ComponentCaps, Grants};
+use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
 use crate::host::{Host, HostInner, Io};
 use crate::state::GuestState;
@@ -272,28 +274,33 @@ impl Component {
         let outparam = http.new_response_outparam(sender).map_err(host_error)?;
 
         let component = self.clone();
+        let (failure_sender, failure) = tokio::sync::oneshot::channel();
         let guest = async move {
             let work = async {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
             };
-            let result = match timeout {
-                Some(t) => match tokio::time::timeout(t, work).await {
-                    Ok(result) => result.map_err(|e| component.guest_error(&store, e)),
-                    Err(_) => Err(Error::Timeout { component: component.name().to_string(), timeout: t }),
-                },
-                None => work.await.map_err(|e| component.guest_error(&store, e)),
+            let result = match deadline(work, timeout).await {
+                Ok(result) => result.map_err(|e| component.guest_error(&store, e)),
+                Err(Elapsed) => Err(component.timeout_error(timeout)),
             };
             if let Err(e @ Error::Timeout { .. }) = &result {
                 tracing::warn!(component = %component.name(), "{e}");
             }
+            // Dropping the store closes the response body as if the guest had finished it: the
+            // body learns first whether the call failed, so that it can end in an error instead.
+            if let Err(e) = &result {
+                let _ = failure_sender.send(e.to_string());
+            }
+            drop(store);
             result
         };
         let mut task = AbortOnDrop(Some(tokio::spawn(guest.instrument(span))));
         match receiver.await {
             Ok(Ok(response)) => {
                 task.detach();
-                Ok(response)
+                let component = self.inner.name.clone();
+                Ok(response.map(|body| GuestBody { body, failure: Some(failure), component }.boxed_unsync()))
             }
             Ok(Err(code)) => Err(Error::Failed { component: name(), message: format!("it answered {code}") }),
             Err(_) => match task.join().await {
@@ -331,6 +338,11 @@ impl Component {
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
         store
+    }
+
+    /// The error of a call whose deadline passed ([`Elapsed`] comes only from a set deadline).
+    fn timeout_error(&self, timeout: Option<Duration>) -> Error {
+        Error::Timeout { component: self.name().to_string(), timeout: timeout.unwrap_or_default() }
     }
 
     fn guest_error(&self, store: &Store<GuestState>, error: wasmtime::Error) -> Error {
@@ -506,12 +518,7 @@ impl Component {
     ) -> Result<T, Error> {
         let component = || self.inner.name.to_string();
         let timed = async {
-            match timeout {
-                Some(t) => tokio::time::timeout(t, work)
-                    .await
-                    .unwrap_or_else(|_| Err(Error::Timeout { component: component(), timeout: t })),
-                None => work.await,
-            }
+            deadline(work, timeout).await.unwrap_or_else(|Elapsed| Err(self.timeout_error(timeout)))
         };
         let result = match cancel {
             Some(cancel) => tokio::select! {
@@ -532,6 +539,47 @@ type CancelSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A spawned guest task, aborted (its instance dropped) if this is dropped before
 /// [`detach`](AbortOnDrop::detach).
+/// The body of a `wasi:http` guest's response. A guest that fails after it has begun to answer
+/// (a trap, its deadline) cannot change the status any more; its body ends in an error, so that
+/// the client sees a cut-off response (the connection closed before the body's end) rather
+/// than a complete-looking one.
+struct GuestBody {
+    body: HttpBody,
+    /// Sent (the call's error) before the guest's store, and with it the body's sender, is dropped.
+    failure: Option<tokio::sync::oneshot::Receiver<String>>,
+    component: Arc<str>,
+}
+
+impl hyper::body::Body for GuestBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.body).poll_frame(cx));
+        if frame.is_some() {
+            return std::task::Poll::Ready(frame);
+        }
+        match self.failure.take().map(|mut failure| failure.try_recv()) {
+            Some(Ok(error)) => {
+                tracing::warn!(component = %self.component, "{error}; its response, already begun, is cut off");
+                std::task::Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(error)))))
+            }
+            _ => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
 
 impl<T> AbortOnDrop<T> {

@@ -42,7 +42,7 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
                 "max_instances {n} with max_memory {} MiB needs {} TiB of address space for linear \
                  memories, more than the {} TiB budget: lower one of them",
                 limits.max_memory >> 20,
-                memories * per_memory >> 40,
+                (memories * per_memory) >> 40,
                 MEMORY_ADDRESS_BUDGET >> 40
             );
         }

@@ -114,10 +114,21 @@ impl Error {
         if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
             return Error::Busy { component, limit };
         }
-        let Some(trap) = error.downcast_ref::<wasmtime::Trap>().copied() else {
-            return Error::Host { component, message: format!("{error:#}") };
-        };
         let backtrace = error.downcast_ref::<wasmtime::WasmBacktrace>().map(|bt| bt.to_string());
+        let Some(trap) = error.downcast_ref::<wasmtime::Trap>().copied() else {
+            // Raised while the guest ran, by an import refusing its arguments (a pointer or
+            // length outside its memory, bytes that are not UTF-8, a handle it does not own)
+            // or by a host function failing: a trap of the guest's call, as in the component
+            // model, reported with its cause and not the backtrace.
+            return match backtrace {
+                Some(backtrace) => Error::Trap {
+                    component,
+                    message: error.root_cause().to_string(),
+                    backtrace: Some(backtrace),
+                },
+                None => Error::Host { component, message: format!("{error:#}") },
+            };
+        };
         if trap == wasmtime::Trap::UnreachableCodeReached
             && let Some(message) = panic_message(stderr_tail)
         {
@@ -125,7 +136,10 @@ impl Error {
         }
         let trap = trap.to_string();
         let trap = trap.strip_prefix("wasm trap: ").unwrap_or(&trap);
-        let message = match stderr_tail.lines().rev().find(|l| !l.trim().is_empty()) {
+        // Rust's hint `note: run with RUST_BACKTRACE=1 ...` follows the line that says what
+        // went wrong (e.g. `memory allocation of 1048576 bytes failed`): skip it.
+        let last = stderr_tail.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("note: "));
+        let message = match last {
             Some(last) => format!("{trap}; the guest's last stderr line: {}", last.trim()),
             None => trap.to_string(),
         };
@@ -152,5 +166,24 @@ mod tests {
         let out = "starting\nthread '<unnamed>' panicked at src/lib.rs:5:5:\nboom: \"x\"\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
         assert_eq!(panic_message(out).unwrap(), "boom: \"x\" (at src/lib.rs:5:5)");
         assert_eq!(panic_message("no panic here"), None);
+    }
+
+    #[test]
+    fn an_import_refusing_its_arguments_is_a_trap_with_its_cause() {
+        let refused = wasmtime::Error::msg("string pointer/length out of bounds of memory")
+            .context(wasmtime::WasmBacktrace::force_capture(wasmtime::Store::<()>::default()));
+        let error = Error::from_guest("g", refused, "", 1).to_string();
+        assert_eq!(error, "guest `g` trapped: string pointer/length out of bounds of memory");
+    }
+
+    #[test]
+    fn a_trap_reports_the_line_before_rusts_backtrace_note() {
+        let stderr = "memory allocation of 1048576 bytes failed\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        let trap = wasmtime::Error::new(wasmtime::Trap::UnreachableCodeReached);
+        let error = Error::from_guest("g", trap, stderr, 1).to_string();
+        assert!(
+            error.ends_with("the guest's last stderr line: memory allocation of 1048576 bytes failed"),
+            "{error}"
+        );
     }
 }

@@ -21,6 +21,7 @@ mod bindings;
 mod blocking;
 pub mod capabilities;
 mod component;
+mod deadline;
 mod engine;
 mod error;
 pub mod fiber;

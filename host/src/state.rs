@@ -46,6 +46,7 @@ impl GuestState {
             component: component.clone(),
             caps: caps.clone(),
             counters: counters.clone(),
+            in_flight: Default::default(),
         };
         GuestState {
             component,

@@ -6,10 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use mixio_host::Host;
 use mixio_host::serve::{App, Server};
 use mixio_tests::client::{self, Reply};
-use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir};
+use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir, start_in_process};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -242,19 +241,6 @@ fn a_guest_in_an_infinite_loop_gets_504_while_others_are_served() {
         log.lines().find(|l| l.contains("timed out")).unwrap_or_else(|| panic!("no timeout line in:\n{log}"));
     assert!(line.contains("hostile") && line.contains("request{id="), "{line}");
     assert!(server.stop().success());
-}
-
-/// A server in this process (its counters and host can be read), serving `manifest` until
-/// the test's runtime ends.
-async fn start_in_process(manifest: &str) -> (String, mixio_host::serve::ServerStats, Host) {
-    let dir = scratch_dir("inproc");
-    let path = dir.join("mixio.toml");
-    std::fs::write(&path, manifest).unwrap();
-    let app = App::from_manifest(&path).unwrap();
-    let server = Server::bind(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (url, stats, host) = (server.url().to_string(), server.stats(), server.host().clone());
-    tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
-    (url, stats, host)
 }
 
 /// A manifest serving `hello` on every path, with `backends` (TOML lines) if given.

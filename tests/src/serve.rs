@@ -123,3 +123,18 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     dir
 }
+
+/// A server in this process (its counters and host can be read), serving `manifest` until
+/// the calling runtime ends. Returns its URL, its counters and its host.
+pub async fn start_in_process(manifest: &str) -> (String, mixio_host::serve::ServerStats, mixio_host::Host) {
+    let dir = scratch_dir("inproc");
+    let path = dir.join("mixio.toml");
+    std::fs::write(&path, manifest).expect("write the manifest");
+    let app = mixio_host::serve::App::from_manifest(&path).expect("a valid manifest");
+    let server = mixio_host::serve::Server::bind(app, "127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("the server binds");
+    let (url, stats, host) = (server.url().to_string(), server.stats(), server.host().clone());
+    tokio::spawn(server.run(std::future::pending(), Duration::from_secs(1)));
+    (url, stats, host)
+}

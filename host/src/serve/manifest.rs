@@ -171,6 +171,20 @@ impl App {
         App::parse(&text, &path.display().to_string(), &root, |k| std::env::var(k).ok())
     }
 
+    /// Validates manifest `text` as the manifest of directory `root` (relative paths resolve
+    /// against it); the environment overrides apply as in [`App::from_manifest`].
+    ///
+    /// ```
+    /// # use mixio_host::serve::App;
+    /// let error = App::from_toml("name = \"shop\"\n[components.web]\nroutes = [\"/\"]\n", ".".as_ref())
+    ///     .err()
+    ///     .unwrap();
+    /// assert!(error.to_string().contains("source"), "{error}");
+    /// ```
+    pub fn from_toml(text: &str, root: &Path) -> Result<App, Error> {
+        App::parse(text, MANIFEST_FILE, root, |k| std::env::var(k).ok())
+    }
+
     /// An app of one component serving every path, with no manifest: it is granted the
     /// in-memory key-value store `default` and every websocket channel, nothing else.
     pub fn single(wasm: &Path) -> App {

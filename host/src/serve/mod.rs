@@ -62,8 +62,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of the server's responses.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's headers (a slow-dribbling client is cut off).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -471,6 +471,11 @@ impl Shared {
     }
 }
 
+/// The most headers a guest's response may carry (as many as common HTTP clients accept).
+pub const MAX_RESPONSE_HEADERS: usize = 100;
+/// The most bytes of header names and values a guest's response may carry.
+pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
+
 /// A guest's [`Response`] as an HTTP response, checked against the component's limits.
 fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
     let name = served.component.name();
@@ -486,6 +491,14 @@ fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
             "answered with a body of {} bytes, over its limit of {}",
             response.body.len(),
             served.limits.max_response_body
+        ));
+    }
+    let header_bytes: usize = response.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if response.headers.len() > MAX_RESPONSE_HEADERS || header_bytes > MAX_RESPONSE_HEADER_BYTES {
+        return invalid(format!(
+            "answered with {} headers of {header_bytes} bytes, over the limit of \
+             {MAX_RESPONSE_HEADERS} headers and {MAX_RESPONSE_HEADER_BYTES} bytes",
+            response.headers.len()
         ));
     }
     let mut http = hyper::Response::new(full(Bytes::from(response.body)));

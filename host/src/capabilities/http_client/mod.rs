@@ -17,6 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use url::Url;
 
 pub use allow::{AllowList, Refusal};
+pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
 pub(crate) use wasi::WasiHttpHooksImpl;
 
 use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};

@@ -1,8 +1,9 @@
 //! Outbound HTTP of standard `wasi:http` components (those of the `wasi:http/proxy` world):
 //! the same allow-list and deadline as `mixio:io/http-client`, applied in Wasmtime's
-//! `send_request` hook.
+//! `send_request` hook, and a bound on the requests one instance has in flight at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
@@ -10,11 +11,36 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 use crate::capabilities::ComponentCaps;
 use crate::metrics::{StoreCounters, host_call};
 
+/// The most outbound `wasi:http` requests one instance may have in flight (from the request
+/// until its connection is done); past it, a request fails at once with an error naming the
+/// limit.
+pub const MAX_OUTBOUND_IN_FLIGHT: usize = 64;
+
 /// The `wasi:http` hooks of one instance.
 pub(crate) struct WasiHttpHooksImpl {
     pub(crate) component: Arc<str>,
     pub(crate) caps: Arc<ComponentCaps>,
     pub(crate) counters: Arc<StoreCounters>,
+    /// Outbound requests in flight.
+    pub(crate) in_flight: Arc<AtomicUsize>,
+}
+
+/// One outbound request's place among [`MAX_OUTBOUND_IN_FLIGHT`], given back when dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn take(count: &Arc<AtomicUsize>) -> Option<InFlight> {
+        let taken = count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_OUTBOUND_IN_FLIGHT).then_some(n + 1)
+        });
+        taken.is_ok().then(|| InFlight(count.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 type ResponseFuture = Box<
@@ -41,6 +67,12 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
             tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {e}");
             return Box::new(async move { Err(e) });
         }
+        let Some(place) = InFlight::take(&self.in_flight) else {
+            let message =
+                format!("too many outbound requests in flight (the limit is {MAX_OUTBOUND_IN_FLIGHT})");
+            tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {message}");
+            return Box::new(async move { Err(Error::InternalError(Some(message))) });
+        };
         let options = bounded(options, self.caps.http.config().timeout);
         let span = tracing::debug_span!("host_call", function = "wasi:http/outgoing-handler#handle", %uri);
         let counters = self.counters.clone();
@@ -49,6 +81,11 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
                 use http_body_util::BodyExt;
                 let send = wasmtime_wasi_http::default_send_request(request, Some(options));
                 let (response, io) = host_call(&counters, send).await?;
+                // The place is held until the connection is done with.
+                let io = async move {
+                    let _place = place;
+                    io.await
+                };
                 Ok((
                     response.map(BodyExt::boxed_unsync),
                     Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,

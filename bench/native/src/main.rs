@@ -10,7 +10,7 @@
 //! - `GET /ws/{channel}`: a websocket receiving what is sent to the channel.
 //!
 //! ```sh
-//! cargo run --release -p mixio-bench --bin food-delivery-native -- 127.0.0.1:18080 /tmp/orders.db
+//! cargo run --release -p food-delivery-native -- 127.0.0.1:18080 /tmp/orders.db
 //! ```
 
 use std::collections::HashMap;

@@ -1,0 +1,14 @@
+//! Raw bytes as an HTTP request to `mixio serve`: any answer is a well-formed HTTP response (or
+//! a closed connection), the server never panics, and it keeps serving.
+#![no_main]
+
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|bytes: &[u8]| {
+    let served = common::server();
+    let answer = common::exchange(served, bytes, true);
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 "), "{}", String::from_utf8_lossy(&answer));
+    common::still_serving(served);
+});
