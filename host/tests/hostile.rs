@@ -212,10 +212,16 @@ fn ten_thousand_clients_hanging_up_mid_call_leave_nothing_behind() {
         assert_eq!((metrics.instances, metrics.suspended), (0, 0), "{metrics:?}");
 
         // Hanging up on a guest that sleeps inside a transaction rolls the transaction back.
+        let db_path = dir.join("app.db");
         for i in 0..20 {
             let socket =
                 hang_request(&addr, &format!("/hostile?do=sleep-in-transaction&title=gone{i}")).await;
-            wait_until("the guest to sleep in its transaction", || host.metrics().suspended == 1).await;
+            wait_until("the guest to be suspended", || host.metrics().suspended == 1).await;
+            // Its SQL calls take microseconds; its sleep lasts until the deadline (2 s).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert_eq!(host.metrics().suspended, 1);
+            // Its insert holds the database's write lock until the transaction ends.
+            assert!(write_locked(&db_path), "the guest is not inside its transaction");
             drop(socket);
             wait_until("its instance to go", || host.metrics().instances == 0).await;
         }
@@ -233,6 +239,20 @@ fn ten_thousand_clients_hanging_up_mid_call_leave_nothing_behind() {
             .unwrap();
         assert_eq!(rows, ["from the test"], "a hung-up guest's insert was committed");
     });
+}
+
+/// Whether a transaction (of a guest) holds the write lock of the SQLite database at `path`.
+fn write_locked(path: &std::path::Path) -> bool {
+    let Ok(db) = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+    else {
+        return false;
+    };
+    // Try the lock, without waiting for it.
+    db.busy_timeout(Duration::ZERO).unwrap();
+    match db.execute_batch("BEGIN IMMEDIATE; ROLLBACK;") {
+        Ok(()) => false,
+        Err(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy),
+    }
 }
 
 /// Writes `bytes` on a new connection and reads until the server closes it (or 30 s pass);
