@@ -7,11 +7,13 @@
 #
 #     bench/soak.sh            # 10 minutes
 #     DURATION=60 bench/soak.sh
+#     MIXIO=path/to/other/mixio bench/soak.sh   # soak another build of the server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-600}
 PORT=${PORT:-18090}
+MIXIO=${MIXIO:-target/release/mixio}
 DIR=bench/.tools/soak
 cargo build -q --release -p mixio-host -p mixio-bench --bin mixio --bin soak
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
@@ -47,7 +49,7 @@ limits = { timeout = "2s", max_memory = "48MiB" }
 TOML
 
 ulimit -n 65536 2>/dev/null || true
-RUST_LOG=${RUST_LOG:-error} target/release/mixio serve "$DIR/mixio.toml" --listen 127.0.0.1:$PORT >"$DIR/server.log" 2>&1 &
+RUST_LOG=${RUST_LOG:-error} "$MIXIO" serve "$DIR/mixio.toml" --listen 127.0.0.1:$PORT >"$DIR/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
