@@ -366,8 +366,12 @@ fn sigterm_under_load_loses_no_acknowledged_order() {
                         // Refused while draining (a closed listener or connection, or 503).
                         Ok(reply) if reply.status == 503 => return acknowledged,
                         // Its call to the kitchen, a new request to this same server, was
-                        // refused: the server accepts no new connections once it drains.
-                        Ok(reply) if reply.status == 502 && reply.body.contains("Connection refused") => {
+                        // refused or cut: the server takes no new requests once it drains.
+                        Ok(reply)
+                            if reply.status == 502
+                                && (reply.body.starts_with("connection failed:")
+                                    || reply.body.starts_with("kitchen answered 503")) =>
+                        {
                             return acknowledged;
                         }
                         Ok(reply) => panic!("an order failed: {reply:?}"),
