@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::Limits;
 
@@ -27,6 +29,12 @@ const TABLES_PER_COMPONENT: u32 = 4;
 /// no bounds checks; a pool with more memories than fit in this budget reserves only
 /// `max_memory` plus the guard per memory instead, and its code checks bounds explicitly.
 const MEMORY_ADDRESS_BUDGET: u64 = 32 << 40;
+/// Bytes of a pool slot's linear memory and of its tables that stay resident between instances
+/// (where Linux has PAGEMAP_SCAN, 6.7 and later), reset in place: at most this much memory per
+/// slot used stays resident after a burst. Doubles the rate of small requests (`bench/http.sh`,
+/// B4b).
+const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
+const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 /// Wasmtime's reservation per memory by default, and its guard region.
 const FULL_RESERVATION: u64 = 4 << 30;
 const MEMORY_GUARD: u64 = 32 << 20;
@@ -55,6 +63,15 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(n)
         .max_memory_size(limits.max_memory);
+    // Reset a slot's memory and tables in place, rewriting only the pages the instance
+    // dirtied (found with Linux's PAGEMAP_SCAN), instead of `madvise`: no page faults for the
+    // next instance and no TLB shootdown. Without PAGEMAP_SCAN, resetting in place means a
+    // `memset` of the whole kept size, slower than `madvise`, so the defaults stay.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+            .table_keep_resident(KEEP_RESIDENT_TABLE);
+    }
 
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -243,6 +243,34 @@ fn a_guest_in_an_infinite_loop_gets_504_while_others_are_served() {
     assert!(server.stop().success());
 }
 
+/// A guest's request to its own server (`${self}`) is answered in-process: this server is
+/// bound but never run, so no connection to it is ever accepted, and the request still gets
+/// its answer, with the headers a request over the network would carry.
+#[test]
+fn a_guests_request_to_its_own_server_is_answered_in_process() {
+    runtime().block_on(async {
+        let app = App::from_toml(&hello_manifest(""), &scratch_dir("in-process")).unwrap();
+        let server = Server::bind(app, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let grants = mixio_host::Grants::new().allow_host(server.url());
+        let relay = server.host().load_with(guest("relay"), &grants).unwrap();
+        let url = format!("{}/hello?name=self", server.url());
+        let fetch = format!("/fetch?url={}&timeout_ms=20000", url.replace('?', "%3F").replace('=', "%3D"));
+        let response = relay.call(mixio_host::Request::get(fetch)).await.unwrap();
+        let body: Value = serde_json::from_slice(&response.body).unwrap();
+        assert_eq!(response.status, 200, "{body}");
+        assert_eq!(body["status"], 200, "{body}");
+        assert_eq!(body["body"], "hello, self!\n", "{body}");
+        // Another origin, here the same port under another name, is reached over the network,
+        // where nobody answers: the request times out.
+        let port = server.local_addr().port();
+        let grants = mixio_host::Grants::new().allow_host(format!("http://localhost:{port}"));
+        let relay = server.host().load_with(guest("relay"), &grants).unwrap();
+        let other = format!("/fetch?url=http://localhost:{port}/hello&timeout_ms=300");
+        let response = relay.call(mixio_host::Request::get(other)).await.unwrap();
+        assert_eq!(response.status, 502, "{}", String::from_utf8_lossy(&response.body));
+    });
+}
+
 /// A manifest serving `hello` on every path, with `backends` (TOML lines) if given.
 fn hello_manifest(backends: &str) -> String {
     format!(

@@ -40,6 +40,18 @@ async fn a_handler_error_is_a_500_with_its_message() {
     assert_eq!(response.text(), "?ms must be a whole number, got \"soon\"\n");
 }
 
+/// A fresh instance starts from the component's initial memory: nothing an earlier instance
+/// wrote in its slot of the pool (statics, a 256 KiB buffer) is left, however the pool resets
+/// the slot (in place for the pages it keeps resident, by the kernel for the rest).
+#[tokio::test]
+async fn no_instance_sees_what_an_earlier_one_left_in_memory() {
+    let host = Host::new().unwrap();
+    let hostile = host.load(guest("hostile")).unwrap();
+    for _ in 0..20 {
+        assert_eq!(hostile.call(Request::get("/?do=remember")).await.unwrap().text(), "0 0\n");
+    }
+}
+
 #[tokio::test]
 async fn a_trap_is_an_error_for_that_call_only() {
     let host = Host::new().unwrap();

@@ -22,6 +22,7 @@
 //! | `bad-handle` | calls a kv store method on a handle that was never created |
 //! | `dropped-handle` | opens a kv store, drops its handle, then uses it |
 //! | `respond` | answers the response its request body describes: a status line, `name: value` header lines, an empty line, the body (bytes taken as they are) |
+//! | `remember` | counts its calls in a static and marks a 256 KiB static buffer; answers the calls and marked bytes it found left by an earlier instance (`0 0` in a fresh one) |
 //! | `escape` | tries to read a host file, list the environment, open a socket to `?port=`, and fetch `?url=`; answers what happened to each |
 
 use std::time::Duration;
@@ -115,6 +116,7 @@ fn handle(req: Request) -> Response {
             raw::kv_get(store, b"key");
             Response::text("the host used a kv store after it was dropped\n")
         }
+        "remember" => remember(),
         "escape" => {
             let file = std::fs::read_to_string("/etc/passwd").map(|t| t.len());
             let env = std::env::vars().count();
@@ -258,4 +260,15 @@ mod raw {
         #[cfg(not(target_arch = "wasm32"))]
         let _ = (store, key, &mut result);
     }
+}
+
+/// What an earlier instance left in this one's memory: its call count and its marks in a
+/// 256 KiB static buffer; then leaves both behind for the next.
+fn remember() -> Response {
+    use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    static MARKS: [AtomicU8; 256 << 10] = [const { AtomicU8::new(0) }; 256 << 10];
+    let calls = CALLS.fetch_add(1, Relaxed);
+    let marked = MARKS.iter().filter(|b| b.swap(0xA5, Relaxed) != 0).count();
+    Response::text(format!("{calls} {marked}\n"))
 }

@@ -31,14 +31,13 @@ mod websocket;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -51,6 +50,7 @@ pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
 pub use router::Route;
 pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
 
+use crate::capabilities::http_client::LocalServer;
 use crate::capabilities::websocket::check_channel;
 use crate::{Component, ComponentKind, Error, Host, Request, Response};
 use admission::Admission;
@@ -164,6 +164,8 @@ impl Server {
             });
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let origin =
+            url::Url::parse(&url).map_err(|e| Error::Config(format!("the server's URL `{url}`: {e}")))?;
         let shared = Shared {
             app: app.name.clone(),
             url,
@@ -174,7 +176,11 @@ impl Server {
             static_dir: app.static_dir.clone(),
             request_ids: RequestIds::new(),
         };
-        Ok(Server { listener, shared: Arc::new(shared), shutdown })
+        let shared = Arc::new(shared);
+        // Guests' requests to `${self}` are answered in-process.
+        let local: Weak<dyn LocalServer> = Arc::downgrade(&shared) as Weak<Shared>;
+        shared.host.inner.backends.http.serve_locally(&origin, local);
+        Ok(Server { listener, shared, shutdown })
     }
 
     /// The server's URL, e.g. `http://127.0.0.1:3000`.
@@ -275,8 +281,22 @@ impl ServerStats {
     }
 }
 
+impl LocalServer for Shared {
+    fn serve(
+        self: Arc<Self>,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = hyper::Response<Body>> + Send>> {
+        Box::pin(self.handle(request))
+    }
+}
+
+/// What the server takes as a request body: hyper's, or a buffered one from a guest in this
+/// process.
+trait RequestBody: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
+impl<B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
+
 impl Shared {
-    async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+    async fn handle(self: Arc<Self>, request: hyper::Request<impl RequestBody>) -> hyper::Response<Body> {
         let id = self.request_ids.of(&request);
         let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
         let started = Instant::now();
@@ -294,7 +314,7 @@ impl Shared {
         response
     }
 
-    async fn dispatch(self: &Arc<Self>, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+    async fn dispatch(self: &Arc<Self>, request: hyper::Request<impl RequestBody>) -> hyper::Response<Body> {
         let path = request.uri().path().to_string();
         if let Some(channel) = path.strip_prefix(WEBSOCKET_PREFIX) {
             return self.websocket(request, channel).await;
@@ -317,7 +337,11 @@ impl Shared {
         }
     }
 
-    async fn call(&self, served: &Served, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+    async fn call(
+        &self,
+        served: &Served,
+        request: hyper::Request<impl RequestBody>,
+    ) -> hyper::Response<Body> {
         let limits = &served.limits;
         let declared =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -333,7 +357,7 @@ impl Shared {
     async fn call_handler(
         &self,
         served: &Served,
-        request: hyper::Request<Incoming>,
+        request: hyper::Request<impl RequestBody>,
     ) -> hyper::Response<Body> {
         let limits = &served.limits;
         let (parts, body) = request.into_parts();
@@ -366,7 +390,11 @@ impl Shared {
         }
     }
 
-    async fn call_proxy(&self, served: &Served, request: hyper::Request<Incoming>) -> hyper::Response<Body> {
+    async fn call_proxy(
+        &self,
+        served: &Served,
+        request: hyper::Request<impl RequestBody>,
+    ) -> hyper::Response<Body> {
         let limits = &served.limits;
         let Some(permit) = served.admission.admit().await else {
             return self.busy(served);
@@ -416,7 +444,7 @@ impl Shared {
 
     async fn websocket(
         self: &Arc<Self>,
-        mut request: hyper::Request<Incoming>,
+        mut request: hyper::Request<impl RequestBody>,
         channel: &str,
     ) -> hyper::Response<Body> {
         let channel = percent_decode(channel);

@@ -1,10 +1,17 @@
 //! `mixio:io/http-client`: outbound HTTP on a shared, pooled client (connections are reused
 //! across guest calls and requests), with each component's allow-list checked before any
 //! connection, on every redirect hop.
+//!
+//! A request to the URL of the `mixio serve` running this host (`${self}`) is answered
+//! in-process, without a connection: the same router, admission control and limits, minus the
+//! sockets and the HTTP parsing on both ends (like a call to another server, it must be in the
+//! component's allowed hosts).
 
 mod allow;
 mod wasi;
 
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -45,10 +52,23 @@ impl Default for HttpConfig {
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A server of this process that answers the requests to its own URL in-process.
+pub(crate) trait LocalServer: Send + Sync {
+    /// Answers `request` (its URI is the path and query; the `host` header names the server).
+    fn serve(
+        self: Arc<Self>,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Pin<Box<dyn Future<Output = hyper::Response<crate::serve::Body>> + Send>>;
+}
+
 /// The host's outbound HTTP client.
 pub struct HttpClient {
     client: Client<Connector, Full<Bytes>>,
     config: HttpConfig,
+    /// The server answering its own origin in-process, once one is bound.
+    local: OnceLock<(url::Origin, Weak<dyn LocalServer>)>,
 }
 
 impl HttpClient {
@@ -73,7 +93,19 @@ impl HttpClient {
             .build();
         let client =
             Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).build(connector);
-        Ok(HttpClient { client, config })
+        Ok(HttpClient { client, config, local: OnceLock::new() })
+    }
+
+    /// Answers requests to `origin` (a server's URL) with `server`, in-process, from now on
+    /// and for as long as `server` lives.
+    pub(crate) fn serve_locally(&self, origin: &Url, server: Weak<dyn LocalServer>) {
+        let _ = self.local.set((origin.origin(), server));
+    }
+
+    /// The in-process server answering `url`, if it is this process's server and still runs.
+    fn local_server(&self, url: &Url) -> Option<Arc<dyn LocalServer>> {
+        let (origin, server) = self.local.get()?;
+        (url.origin() == *origin).then(|| server.upgrade())?
     }
 
     /// Sends `request` for a component whose allowed hosts are `allow`.
@@ -98,16 +130,28 @@ impl HttpClient {
                 Refusal::NotAllowed(m) => Error::NotAllowed(m),
                 Refusal::Invalid(m) => Error::InvalidRequest(m),
             })?;
-            let uri: hyper::Uri = url
-                .as_str()
-                .parse()
-                .map_err(|e| Error::InvalidRequest(format!("invalid URL `{url}`: {e}")))?;
             let mut outgoing = hyper::Request::new(Full::new(body.clone()));
             *outgoing.method_mut() = method.clone();
-            *outgoing.uri_mut() = uri;
             *outgoing.headers_mut() = headers.clone();
-            let response =
-                self.client.request(outgoing).await.map_err(|e| Error::Connection(describe(&e)))?;
+            let response = match self.local_server(&url) {
+                Some(server) => {
+                    // What hyper's client would send: the path and query, `host`, the length.
+                    let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
+                    *outgoing.uri_mut() = parse_uri(target, &url)?;
+                    let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+                    let h = outgoing.headers_mut();
+                    h.insert(hyper::header::HOST, header_value(host)?);
+                    h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                    tracing::trace!(%url, "answered in-process");
+                    server.serve(outgoing).await.map(|b| b.boxed_unsync())
+                }
+                None => {
+                    *outgoing.uri_mut() = parse_uri(url.as_str(), &url)?;
+                    let response =
+                        self.client.request(outgoing).await.map_err(|e| Error::Connection(describe(&e)))?;
+                    response.map(|b| b.map_err(BoxError::from).boxed_unsync())
+                }
+            };
 
             let status = response.status();
             let location = response.headers().get(hyper::header::LOCATION).and_then(|l| l.to_str().ok());
@@ -143,10 +187,7 @@ impl HttpClient {
         unreachable!("the loop returns on its last hop")
     }
 
-    async fn read(
-        &self,
-        response: hyper::Response<hyper::body::Incoming>,
-    ) -> Result<IncomingResponse, Error> {
+    async fn read(&self, response: hyper::Response<crate::serve::Body>) -> Result<IncomingResponse, Error> {
         let limit = self.config.max_response_bytes;
         let declared = response
             .headers()
@@ -164,7 +205,7 @@ impl HttpClient {
         let mut body = response.into_body();
         let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::Connection(describe(&e)))?;
+            let frame = frame.map_err(|e| Error::Connection(describe(&*e)))?;
             if let Ok(data) = frame.into_data() {
                 if bytes.len() as u64 + data.len() as u64 > limit {
                     return Err(Error::TooLarge(limit));
@@ -192,6 +233,14 @@ fn header_map(fields: &[(String, Vec<u8>)]) -> Result<HeaderMap, Error> {
         map.append(name, value);
     }
     Ok(map)
+}
+
+fn parse_uri(text: &str, url: &Url) -> Result<hyper::Uri, Error> {
+    text.parse().map_err(|e| Error::InvalidRequest(format!("invalid URL `{url}`: {e}")))
+}
+
+fn header_value(text: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(text).map_err(|_| Error::InvalidRequest(format!("invalid host `{text}`")))
 }
 
 /// An error with its causes, e.g. "client error (Connect): tcp connect error: Connection refused".
