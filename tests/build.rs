@@ -6,7 +6,7 @@
 //! cargo neither waits for the lock of the outer build nor disturbs its artifacts; cargo's
 //! incremental rebuild keeps repeated runs cheap.
 //!
-//! With `MIXIO_GUESTS_DIR` set, nothing is built: the guests are taken from that directory.
+//! With `MIXIO_PREBUILT_GUESTS` set, nothing is built: the guests are taken from that directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,10 +15,16 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     // Guests built beforehand, for a toolchain that cannot have the wasm target (the fuzzers'
-    // nightly): used as they are.
-    println!("cargo:rerun-if-env-changed=MIXIO_GUESTS_DIR");
-    if let Some(dir) = std::env::var_os("MIXIO_GUESTS_DIR") {
-        println!("cargo:rustc-env=MIXIO_GUESTS_DIR={}", Path::new(&dir).display());
+    // nightly): used as they are, from an absolute path to an existing directory.
+    println!("cargo:rerun-if-env-changed=MIXIO_PREBUILT_GUESTS");
+    if let Some(dir) = std::env::var_os("MIXIO_PREBUILT_GUESTS").map(PathBuf::from) {
+        assert!(
+            dir.is_absolute() && dir.is_dir(),
+            "MIXIO_PREBUILT_GUESTS must be the absolute path of a directory of built guests, not `{}`",
+            dir.display()
+        );
+        println!("cargo:warning=using the prebuilt guests of {} (MIXIO_PREBUILT_GUESTS)", dir.display());
+        println!("cargo:rustc-env=MIXIO_GUESTS_DIR={}", dir.display());
         return;
     }
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());

@@ -245,7 +245,7 @@ fn a_guest_in_an_infinite_loop_gets_504_while_others_are_served() {
 
 /// A guest's request to its own server (`${self}`) is answered in-process: this server is
 /// bound but never run, so no connection to it is ever accepted, and the request still gets
-/// its answer, with the headers a request over the network would carry.
+/// its answer.
 #[test]
 fn a_guests_request_to_its_own_server_is_answered_in_process() {
     runtime().block_on(async {

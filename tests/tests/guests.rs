@@ -41,8 +41,9 @@ async fn a_handler_error_is_a_500_with_its_message() {
 }
 
 /// A fresh instance starts from the component's initial memory: nothing an earlier instance
-/// wrote in its slot of the pool (statics, a 256 KiB buffer) is left, however the pool resets
-/// the slot (in place for the pages it keeps resident, by the kernel for the rest).
+/// wrote in its slot of the pool (a static, marks on every other page of 2 MiB) is left,
+/// however the pool resets the slot (in place for the pages it keeps resident, by the kernel
+/// for the rest).
 #[tokio::test]
 async fn no_instance_sees_what_an_earlier_one_left_in_memory() {
     let host = Host::new().unwrap();

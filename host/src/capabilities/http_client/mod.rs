@@ -141,9 +141,11 @@ impl HttpClient {
                     let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
                     let h = outgoing.headers_mut();
                     h.insert(hyper::header::HOST, header_value(host)?);
-                    h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                    if !body.is_empty() || !matches!(method, Method::GET | Method::HEAD) {
+                        h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+                    }
                     tracing::trace!(%url, "answered in-process");
-                    server.serve(outgoing).await.map(|b| b.boxed_unsync())
+                    call_local(server, outgoing).await?
                 }
                 None => {
                     *outgoing.uri_mut() = parse_uri(url.as_str(), &url)?;
@@ -233,6 +235,37 @@ fn header_map(fields: &[(String, Vec<u8>)]) -> Result<HeaderMap, Error> {
         map.append(name, value);
     }
     Ok(map)
+}
+
+/// Serves `request` with this process's server, in a task of its own as over the network (the
+/// other instance does not run on the caller's stack), cancelled if the caller stops waiting.
+/// The response is framed as hyper's server would frame it: a `content-length` for a body of
+/// known length, no body for `HEAD`.
+async fn call_local(
+    server: Arc<dyn LocalServer>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<hyper::Response<crate::serve::Body>, Error> {
+    struct AbortOnDrop(tokio::task::JoinHandle<hyper::Response<crate::serve::Body>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let head = request.method() == Method::HEAD;
+    let mut task = AbortOnDrop(tokio::spawn(server.serve(request)));
+    let mut response = (&mut task.0)
+        .await
+        .map_err(|e| Error::Connection(format!("the request to this server failed: {e}")))?;
+    let headers = response.headers();
+    let framed = headers.contains_key(hyper::header::CONTENT_LENGTH)
+        || headers.contains_key(hyper::header::TRANSFER_ENCODING);
+    if let (false, Some(length)) = (framed, hyper::body::Body::size_hint(response.body()).exact()) {
+        response.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    if head {
+        *response.body_mut() = crate::serve::full(Bytes::new());
+    }
+    Ok(response)
 }
 
 fn parse_uri(text: &str, url: &Url) -> Result<hyper::Uri, Error> {
