@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{
-    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::Limits;
 
@@ -29,12 +27,6 @@ const TABLES_PER_COMPONENT: u32 = 4;
 /// no bounds checks; a pool with more memories than fit in this budget reserves only
 /// `max_memory` plus the guard per memory instead, and its code checks bounds explicitly.
 const MEMORY_ADDRESS_BUDGET: u64 = 32 << 40;
-/// Bytes of each linear memory and each table of a pool slot that stay resident between
-/// instances (where Linux has PAGEMAP_SCAN, 6.7 and later, and no swap is on), reset in place:
-/// at most this much per memory and table of each slot used stays resident after a burst.
-/// More than doubles the rate of small requests (`bench/http.sh`, B4b).
-const KEEP_RESIDENT_MEMORY: usize = 1 << 20;
-const KEEP_RESIDENT_TABLE: usize = 64 << 10;
 /// Wasmtime's reservation per memory by default, and its guard region.
 const FULL_RESERVATION: u64 = 4 << 30;
 const MEMORY_GUARD: u64 = 32 << 20;
@@ -63,17 +55,6 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(n)
         .max_memory_size(limits.max_memory);
-    // Reset a slot's memory and tables in place, rewriting only its resident pages (found with
-    // Linux's PAGEMAP_SCAN), instead of `madvise`: no page faults for the next instance and no
-    // TLB shootdown. Without PAGEMAP_SCAN, resetting in place means a `memset` of the whole
-    // kept size, slower than `madvise`, so the defaults stay. With swap, neither: the scan
-    // sees only pages in memory, so a dirty page swapped out would survive into the next
-    // instance (Wasmtime 48); `madvise` drops those too.
-    if PoolingAllocationConfig::is_pagemap_scan_available() && !swap_enabled() {
-        pool.pagemap_scan(Enabled::Yes)
-            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
-            .table_keep_resident(KEEP_RESIDENT_TABLE);
-    }
 
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -83,17 +64,6 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .async_stack_size(limits.max_wasm_stack + ASYNC_STACK_HOST_ROOM)
         .cache(cache);
     Engine::new(&config)
-}
-
-/// Whether the system swaps (any active swap area: a partition, a file, zram), or cannot tell.
-/// Swap turned on while a host runs is not seen: a host started without swap must be
-/// restarted after swap is turned on.
-fn swap_enabled() -> bool {
-    match std::fs::read_to_string("/proc/swaps") {
-        // A header line, then one line per active swap area.
-        Ok(swaps) => swaps.lines().skip(1).any(|line| !line.trim().is_empty()),
-        Err(_) => true,
-    }
 }
 
 /// Stack room above the wasm stack limit for host functions running on the guest's fiber.
