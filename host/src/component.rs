@@ -580,16 +580,19 @@ impl hyper::body::Body for GuestBody {
     }
 }
 
-struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+/// A spawned task, aborted if this is dropped before the task is joined or detached.
+pub(crate) struct AbortOnDrop<T>(pub(crate) Option<tokio::task::JoinHandle<T>>);
 
 impl<T> AbortOnDrop<T> {
     fn detach(&mut self) {
         self.0 = None;
     }
 
-    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        let handle = self.0.take().expect("joined once");
-        handle.await
+    /// Waits for the task; dropping this future aborts it.
+    pub(crate) async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        let out = self.0.as_mut().expect("joined once").await;
+        self.0 = None;
+        out
     }
 }
 

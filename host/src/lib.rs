@@ -43,3 +43,6 @@ pub use metrics::Metrics;
 /// The Wasmtime version mixio is built on, re-exported for custom host function types
 /// ([`HostBuilder::func_async`]).
 pub use wasmtime;
+
+/// A boxed error of any kind, as hyper and tokio-postgres take them.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -52,12 +52,10 @@ pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
 
 use crate::capabilities::http_client::LocalServer;
 use crate::capabilities::websocket::check_channel;
-use crate::{Component, ComponentKind, Error, Host, Request, Response};
+use crate::{BoxError, Component, ComponentKind, Error, Host, Request, Response};
 use admission::Admission;
 use router::{Routed, Router, WEBSOCKET_PREFIX};
 use websocket::Hub;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of the server's responses.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;

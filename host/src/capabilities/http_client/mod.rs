@@ -27,6 +27,7 @@ pub use allow::{AllowList, Refusal};
 pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
 pub(crate) use wasi::WasiHttpHooksImpl;
 
+use crate::BoxError;
 use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
 use crate::metrics::host_call;
 use crate::state::GuestState;
@@ -51,8 +52,6 @@ impl Default for HttpConfig {
 }
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A server of this process that answers the requests to its own URL in-process.
 pub(crate) trait LocalServer: Send + Sync {
@@ -245,15 +244,10 @@ async fn call_local(
     server: Arc<dyn LocalServer>,
     request: hyper::Request<Full<Bytes>>,
 ) -> Result<hyper::Response<crate::serve::Body>, Error> {
-    struct AbortOnDrop(tokio::task::JoinHandle<hyper::Response<crate::serve::Body>>);
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
-    }
     let head = request.method() == Method::HEAD;
-    let mut task = AbortOnDrop(tokio::spawn(server.serve(request)));
-    let mut response = (&mut task.0)
+    let task = crate::component::AbortOnDrop(Some(tokio::spawn(server.serve(request))));
+    let mut response = task
+        .join()
         .await
         .map_err(|e| Error::Connection(format!("the request to this server failed: {e}")))?;
     let headers = response.headers();

@@ -16,6 +16,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row};
 
 use super::backend::{Budget, SqlBackend, SqlConnection, SqlError};
+use crate::BoxError;
 use crate::bindings::mixio::io::sql::{Rows, Value};
 
 /// Connections per database unless the URL says otherwise (`?pool_size=N`).
@@ -192,8 +193,6 @@ impl PgValue {
         params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
 impl ToSql for PgValue {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
