@@ -1,6 +1,7 @@
 //! Builds every crate under `guests/` for `wasm32-wasip2` (release), installing the target with
-//! `rustup` when it is missing, and tells the crate where the `.wasm` files are
-//! (`MIXIO_GUESTS_DIR`).
+//! `rustup` when it is missing, then the Python and JavaScript guests (a directory with an
+//! `app.py` or an `app.js`) with the SDKs' build scripts, and tells the crate where the `.wasm`
+//! files are (`MIXIO_GUESTS_DIR`).
 //!
 //! The guests get a target directory of their own (`<target>/wasm-guests`), so this nested
 //! cargo neither waits for the lock of the outer build nor disturbs its artifacts; cargo's
@@ -59,7 +60,40 @@ fn main() {
         panic!("building the guests for {TARGET} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
     let dir = target_dir.join(TARGET).join("release");
+    build_script_guests(&root, &target_dir, &dir);
     println!("cargo:rustc-env=MIXIO_GUESTS_DIR={}", dir.display());
+}
+
+/// Builds each guest under `guests/` written in Python (`app.py`) or JavaScript (`app.js`) into
+/// `out/<name>.wasm` (`-` becomes `_`, as cargo names a library), with the tools they need
+/// (componentize-py, componentize-js) installed under `target_dir/guest-tools`.
+fn build_script_guests(root: &Path, target_dir: &Path, out: &Path) {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("guests"))
+        .unwrap_or_else(|e| panic!("cannot list guests/: {e}"))
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let script = if dir.join("app.py").is_file() {
+            "guest-sdk/python/build.sh"
+        } else if dir.join("app.js").is_file() {
+            "guest-sdk/js/build.sh"
+        } else {
+            continue;
+        };
+        let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+        let output = clean_command("sh")
+            .current_dir(root)
+            .arg(script)
+            .arg(&dir)
+            .arg(out.join(format!("{name}.wasm")))
+            .env("MIXIO_GUEST_TOOLS", target_dir.join("guest-tools"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run sh {script}: {e}"));
+        if !output.status.success() {
+            panic!("building {} failed:\n{}", dir.display(), String::from_utf8_lossy(&output.stderr));
+        }
+    }
 }
 
 /// Names of the packages under `guests/` (one directory each, named like its package).

@@ -119,10 +119,19 @@ impl Component {
         let started = std::time::Instant::now();
         let hits = || inner.cache.as_ref().map(|c| c.cache_hits());
         let hits_before = hits();
+        let progress = crate::progress::Progress::compiling(&name, bytes.len());
         let component = wasmtime::component::Component::new(&inner.engine, bytes)
-            .map_err(|e| load_error(format!("invalid component: {e:#}")))?;
+            .map_err(|e| load_error(format!("invalid component: {e:#}")));
+        drop(progress);
+        let component = component?;
         let how = if hits() > hits_before { "loaded from the compiled-code cache" } else { "compiled" };
-        tracing::info!(component = %name, elapsed_ms = started.elapsed().as_millis() as u64, "{how}");
+        let elapsed = started.elapsed();
+        tracing::info!(
+            component = %name,
+            elapsed_ms = elapsed.as_millis() as u64,
+            "{how} in {:.2} s",
+            elapsed.as_secs_f64()
+        );
 
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(&inner.engine).map(|(name, _)| name.to_string()).collect();

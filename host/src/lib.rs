@@ -28,6 +28,7 @@ pub mod fiber;
 mod host;
 mod metrics;
 pub mod native;
+mod progress;
 pub mod serve;
 mod sqlite;
 mod state;

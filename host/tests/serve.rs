@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mixio_host::serve::{App, Server};
 use mixio_tests::client::{self, Reply};
+use mixio_tests::gate::Gate;
 use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir, start_in_process};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
@@ -40,11 +41,11 @@ async fn next_text(socket: &mut Socket) -> String {
     }
 }
 
-/// Places an order while `user`'s websocket listens; checks the answer and the notification,
-/// and returns the minutes promised.
-async fn order_with_notification(base: &str, user: &str, dish: &str) -> u64 {
+/// Places an order at `route` while `user`'s websocket listens; checks the answer and the
+/// notification, and returns the minutes promised.
+async fn order_with_notification(base: &str, route: &str, user: &str, dish: &str) -> u64 {
     let mut socket = listen(base, user).await;
-    let reply = client::post_json(base, "/order", &json!({ "user": user, "dish": dish })).await;
+    let reply = client::post_json(base, route, &json!({ "user": user, "dish": dish })).await;
     assert_eq!(reply.status, 201, "{reply:?}");
     assert!(reply.header("x-request-id").is_some_and(|id| !id.is_empty()));
     let body: Value = serde_json::from_str(&reply.body).expect("a JSON body");
@@ -102,25 +103,7 @@ fn the_native_build_of_the_demo_passes_the_same_test() {
 /// Orders over HTTP (JSON, form, query string) with the websocket listening; the page and the
 /// router's answers.
 async fn demo_checks(base: &str, user: &str) {
-    order_with_notification(base, user, "ramen").await;
-
-    // The form encoding and the query string work too; nobody listening is fine.
-    let form = client::send(
-        base,
-        "POST",
-        "/order",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        format!("user={user}&dish=pho"),
-    )
-    .await;
-    assert_eq!(form.status, 201, "{form:?}");
-    let query = client::send(base, "POST", &format!("/order?user={user}&dish=udon"), &[], "").await;
-    assert_eq!(query.status, 201, "{query:?}");
-    let missing = client::post_json(base, "/order", &json!({ "user": user })).await;
-    assert_eq!(missing.status, 400, "{missing:?}");
-    // The demo's manifest limits order bodies to 64 KiB.
-    let huge = client::send(base, "POST", "/order", &[], vec![b'x'; 100 << 10]).await;
-    assert_eq!(huge.status, 413, "{huge:?}");
+    order_checks(base, "/order", user).await;
 
     // The page and the router.
     let page = client::get(base, "/").await;
@@ -131,6 +114,265 @@ async fn demo_checks(base: &str, user: &str) {
     assert_eq!(client::get(base, "/../mixio.toml").await.status, 404);
     assert_eq!(client::get(base, "/.hidden").await.status, 404);
     assert_eq!(client::get(base, "/ws/ada").await.status, 426);
+}
+
+/// Orders at `route` (the food-delivery view in Rust, Python or JavaScript): JSON with the
+/// websocket listening, a form, a query string, and the answers to bad requests.
+async fn order_checks(base: &str, route: &str, user: &str) {
+    order_with_notification(base, route, user, "ramen").await;
+
+    // The form encoding and the query string work too; nobody listening is fine.
+    let form = client::send(
+        base,
+        "POST",
+        route,
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!("user={user}&dish=pho"),
+    )
+    .await;
+    assert_eq!(form.status, 201, "{form:?}");
+    let query = client::send(base, "POST", &format!("{route}?user={user}&dish=udon"), &[], "").await;
+    assert_eq!(query.status, 201, "{query:?}");
+    let missing = client::post_json(base, route, &json!({ "user": user })).await;
+    assert_eq!(
+        (missing.status, missing.body.as_str()),
+        (400, "`dish` is required (JSON body, form body or query string)\n")
+    );
+    let typed = client::send(
+        base,
+        "POST",
+        route,
+        &[("content-type", "application/json")],
+        r#"{"user": 7, "dish": "x"}"#,
+    )
+    .await;
+    assert_eq!((typed.status, typed.body.as_str()), (400, "`user` must be a string\n"));
+    let array = client::send(base, "POST", route, &[("content-type", "application/json")], "[1]").await;
+    assert_eq!((array.status, array.body.as_str()), (400, "the JSON body must be an object\n"));
+    let control = client::send(base, "POST", &format!("{route}?user=a%01b&dish=x"), &[], "").await;
+    assert_eq!(
+        (control.status, control.body.as_str()),
+        (400, "`user` must not contain control characters\n")
+    );
+    let get = client::get(base, route).await;
+    assert_eq!(get.status, 405, "{get:?}");
+    // The demo's manifest limits order bodies to 64 KiB.
+    let huge = client::send(base, "POST", route, &[], vec![b'x'; 100 << 10]).await;
+    assert_eq!(huge.status, 413, "{huge:?}");
+}
+
+/// The same food-delivery view in Python (guests/food-delivery-py, componentize-py) and in
+/// JavaScript (guests/food-delivery-js, componentize-js), served by the demo's manifest beside
+/// the Rust one, passes the same checks: HTTP answers, SQL rows, websocket messages.
+#[test]
+fn the_python_view_passes_the_demo_test() {
+    script_view_end_to_end("/py/order", "py");
+}
+
+#[test]
+fn the_javascript_view_passes_the_demo_test() {
+    script_view_end_to_end("/js/order", "js");
+}
+
+fn script_view_end_to_end(route: &str, name: &str) {
+    let dir = scratch_dir(&format!("demo-{name}"));
+    let manifest = demo_manifest(&dir);
+    let server = MixioServe::start(Path::new(MIXIO), &[manifest.to_str().unwrap()], &[]);
+    let user = services::unique_name(name);
+    runtime().block_on(order_checks(&server.url, route, &user));
+    check_orders(&dir, &user);
+    let component = format!("component=food-delivery-{name}");
+    assert!(
+        server.log().lines().any(|l| l.contains("order ") && l.contains(&component)),
+        "the view logs through the host log:\n{}",
+        server.log()
+    );
+    assert!(server.stop().success());
+}
+
+/// 200 orders at once to the Python view: every guest is suspended in its kitchen call at the
+/// same moment (counted by the host, and by the kitchen holding 200 requests), then all are
+/// answered and stored.
+#[test]
+fn two_hundred_python_guests_are_suspended_at_once() {
+    script_guests_suspended_at_once("food-delivery-py");
+}
+
+#[test]
+fn two_hundred_javascript_guests_are_suspended_at_once() {
+    script_guests_suspended_at_once("food-delivery-js");
+}
+
+fn script_guests_suspended_at_once(name: &str) {
+    const ORDERS: usize = 200;
+    let dir = scratch_dir(name);
+    runtime().block_on(async {
+        let kitchen = Gate::start().await;
+        let manifest = format!(
+            r#"
+name = "at-once"
+data_dir = "{data}"
+[backends]
+sql = {{ default = "sqlite:app.db" }}
+[components.view]
+source = "{wasm}"
+routes = ["POST /order"]
+sql = ["default"]
+allowed_hosts = ["{kitchen}"]
+websocket = ["*"]
+config = {{ kitchen_url = "{kitchen}/kitchen" }}
+# Generous: the first order waits until the 200th has arrived, however slow this machine.
+limits = {{ timeout = "300s" }}
+"#,
+            data = dir.join("data").display(),
+            wasm = guest(name).display(),
+            kitchen = kitchen.url(),
+        );
+        let (base, _, host) = start_in_process(&manifest).await;
+        let orders: Vec<_> = (0..ORDERS)
+            .map(|i| {
+                let base = base.clone();
+                tokio::spawn(async move {
+                    client::post_json(&base, "/order", &json!({ "user": format!("u{i}"), "dish": "ramen" }))
+                        .await
+                })
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+        while host.metrics().suspended < ORDERS {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} guests suspended",
+                host.metrics().suspended
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(kitchen.waiting(), ORDERS, "every guest waits in its kitchen call");
+        assert_eq!(host.metrics().instances, ORDERS);
+        kitchen.open();
+        for order in orders {
+            let reply = order.await.unwrap();
+            assert_eq!((reply.status, reply.body.as_str()), (201, r#"{"mins":42}"#));
+        }
+        let m = host.metrics();
+        assert_eq!(m.peak_suspended, ORDERS);
+        assert_eq!((m.suspended, m.instances), (0, 0), "every instance was dropped");
+    });
+    let db = rusqlite::Connection::open(dir.join("data").join("app.db")).unwrap();
+    let rows: i64 = db.query_row("SELECT count(DISTINCT user_name) FROM orders", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, ORDERS as i64);
+}
+
+/// Every call of the Python and JavaScript SDKs against the host (guests/sdk-py, guests/sdk-js):
+/// kv, SQL (types, transactions), config, the typed errors with the host's messages, time,
+/// the request's fields, and an exception escaping the handler.
+#[test]
+fn the_python_sdk_gives_what_the_host_answers() {
+    sdk_report("sdk-py", |kind| {
+        match kind {
+            "access-denied" => "AccessDenied",
+            "invalid" => "InvalidArgument",
+            "constraint-violation" => "ConstraintViolation",
+            "invalid-query" => "InvalidQuery",
+            "transaction-state" => "TransactionState",
+            "missing-config" => "MissingConfig",
+            "not-allowed" => "NotAllowed",
+            other => panic!("{other}"),
+        }
+        .to_string()
+    });
+}
+
+#[test]
+fn the_javascript_sdk_gives_what_the_host_answers() {
+    sdk_report("sdk-js", str::to_string);
+}
+
+/// Calls the SDK guest `name` and compares its report with what the host must have answered;
+/// `kind` names an error kind as the SDK's language does.
+fn sdk_report(name: &str, kind: fn(&str) -> String) {
+    let dir = scratch_dir(name);
+    let manifest = dir.join("mixio.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"
+name = "sdk"
+data_dir = "{data}"
+[backends]
+sql = {{ default = "sqlite:app.db" }}
+kv = {{ default = "memory" }}
+[components.{name}]
+source = "{wasm}"
+routes = ["/check"]
+kv = ["default"]
+sql = ["default"]
+websocket = ["*"]
+config = {{ greeting = "hi" }}
+"#,
+            data = dir.join("data").display(),
+            wasm = guest(name).display(),
+        ),
+    )
+    .unwrap();
+    let server = MixioServe::start(Path::new(MIXIO), &[manifest.to_str().unwrap()], &[]);
+    let error = |k: &str, message: &str| json!({ "error": kind(k), "message": message });
+    let denied = |what: &str| error("access-denied", &format!("{what} is not granted to component `{name}`"));
+    let expected = json!({
+        "kv": ["hello", [0, 255], "fallback", 1, 42, true, false, "bye", true, ["greeting"], true, false],
+        "kv_denied": denied("kv store `secret`"),
+        "kv_invalid": error("invalid", "keys must not be empty"),
+        "sql": {
+            "inserted": 2,
+            "rows": [
+                { "id": 1, "name": "tea", "price": 2.5, "data": [1] },
+                { "id": 2, "name": "cake", "price": null, "data": null },
+                { "id": 3, "name": "kept", "price": null, "data": null },
+            ],
+            "one": { "name": "tea" },
+            "none": null,
+        },
+        "sql_constraint": error("constraint-violation", "UNIQUE constraint failed: items.name"),
+        "sql_invalid": error("invalid-query", "near \"SELEC\": syntax error in SELEC nothing at offset 0"),
+        "sql_state": error("transaction-state", "commit without begin"),
+        "sql_denied": denied("sql database `other`"),
+        "config": ["hi", "default"],
+        "config_missing": error("missing-config", "configuration variable `missing` is not set"),
+        "http_denied": error("not-allowed", "not allowed: http://example.com/"),
+        "ws_invalid": error("invalid", "a channel name must have 1 to 128 bytes"),
+        "pubsub_denied": denied("topic `orders`"),
+        "slept": true,
+        "year": true,
+        "request": {
+            "method": "POST",
+            "path": "/check",
+            "GET": { "a": "1", "b": "2" },
+            "header": "yes",
+            "json": { "k": [1, 2] },
+        },
+    });
+    runtime().block_on(async {
+        // Twice: nothing a call leaves behind (the counter aside, which it resets) changes the next.
+        for _ in 0..2 {
+            let reply = client::send(
+                &server.url,
+                "POST",
+                "/check?a=1&b=2&a=3",
+                &[("x-test", "yes"), ("content-type", "application/json")],
+                r#"{"k": [1, 2]}"#,
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            let report: Value = serde_json::from_str(&reply.body).expect("a JSON report");
+            assert_eq!(report, expected);
+        }
+        let failed = client::get(&server.url, "/check?fail=1").await;
+        assert_eq!((failed.status, failed.body.as_str()), (500, "asked to fail\n"));
+    });
+    let log = server.log();
+    assert!(log.contains("report ready") && log.contains(&format!("component=\"{name}\"")), "{log}");
+    assert!(log.contains("handler failed: asked to fail"), "the exception is logged:\n{log}");
+    assert!(server.stop().success());
 }
 
 /// The three orders of [`demo_checks`] are rows of the app's SQLite database.
@@ -158,7 +400,7 @@ fn the_demo_runs_on_postgresql_by_configuration_only() {
     );
     let user = services::unique_name("grace");
     runtime().block_on(async {
-        order_with_notification(&server.url, &user, "soba").await;
+        order_with_notification(&server.url, "/order", &user, "soba").await;
         let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
         let rows = db.query("SELECT dish FROM orders WHERE user_name = $1", &[&user]).await.unwrap();

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub mod client;
+pub mod gate;
 pub mod http_server;
 pub mod proxy;
 pub mod serve;
