@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mixio_host::serve::{App, MANIFEST_FILE, Server};
+use mixio_host::serve::{AdminServer, App, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, MANIFEST_FILE, Server};
 use mixio_host::{Component, Error, Host, Io, Request, Response};
 
 /// A WebAssembly host where synchronous guest code does asynchronous I/O.
@@ -68,7 +68,7 @@ enum Command {
         #[arg(default_value = MANIFEST_FILE)]
         target: PathBuf,
         /// The address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:3000")]
+        #[arg(long, default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
         /// Run each component's `build` command first (installing the wasm32-wasip2 Rust
         /// target if it is missing).
@@ -80,7 +80,22 @@ enum Command {
         /// Overrides the manifest's `io`: `async`, `blocking` or `blocking:THREADS`.
         #[arg(long, value_parser = Io::parse)]
         io: Option<Io>,
+        /// Also listen on this address for `/healthz`, `/readyz` and `/metrics` (Prometheus);
+        /// without a value, 127.0.0.1:9090. Bound before the components load.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADMIN_LISTEN)]
+        admin_listen: Option<SocketAddr>,
+        /// Log lines as `text` or as `json` (one object per line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Exit status for invalid input: bad arguments, unreadable or invalid component files.
@@ -94,11 +109,18 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
         }
     };
-    init_logging(match cli.command {
-        // A server reports what it does: start-up, refused requests, failing guests.
-        Command::Serve { .. } => "warn,mixio=info,mixio_host=info,mixio::guest=info",
-        _ => "error,mixio::guest=info",
-    });
+    let format = match cli.command {
+        Command::Serve { log_format, .. } => log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(
+        match cli.command {
+            // A server reports what it does: start-up, refused requests, failing guests.
+            Command::Serve { .. } => "warn,mixio=info,mixio_host=info,mixio::guest=info",
+            _ => "error,mixio::guest=info",
+        },
+        format,
+    );
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -114,15 +136,15 @@ pub fn main() -> ExitCode {
 /// Logs go to stderr; `RUST_LOG` selects them. By default `run` and `call` show the guest's own
 /// lines (its log calls, stdout and stderr) and of the host's only errors, since failures of
 /// the call are printed as the command's error anyway; `serve` shows the host's too.
-fn init_logging(default: &str) {
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_response(&response);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { target, listen, build, drain, io } => {
+        Command::Serve { target, listen, build, drain, io, admin_listen, log_format: _ } => {
             if !(drain.is_finite() && drain >= 0.0) {
                 return Err(UsageError(format!("--drain must be a number of seconds, got {drain}")).into());
             }
@@ -165,7 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if build {
                 app.build()?;
             }
-            runtime.block_on(serve(app, listen, Duration::from_secs_f64(drain)))?;
+            runtime.block_on(serve(app, listen, admin_listen, Duration::from_secs_f64(drain)))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -187,13 +209,41 @@ fn app(target: &Path) -> anyhow::Result<App> {
     Ok(App::from_manifest(&manifest)?)
 }
 
-async fn serve(app: App, listen: SocketAddr, drain: Duration) -> anyhow::Result<()> {
+async fn serve(
+    app: App,
+    listen: SocketAddr,
+    admin: Option<SocketAddr>,
+    drain: Duration,
+) -> anyhow::Result<()> {
     use std::io::Write;
+    // The admin listener comes first: liveness holds while the components compile.
+    let admin = match admin {
+        Some(addr) => {
+            let admin = AdminServer::bind(addr).await?;
+            println!("mixio: admin (/healthz, /readyz, /metrics) on http://{}", admin.local_addr());
+            let _ = std::io::stdout().flush();
+            Some((admin.watcher(), AbortOnDrop(tokio::spawn(admin.run()))))
+        }
+        None => None,
+    };
     let server = Server::bind(app, listen).await?;
+    if let Some((watcher, _)) = &admin {
+        watcher.watch(&server);
+    }
     println!("mixio: serving {} on {}", server.app_name(), server.url());
     let _ = std::io::stdout().flush();
     server.run(shutdown_signal(), drain).await;
+    drop(admin);
     Ok(())
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

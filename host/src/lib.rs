@@ -39,7 +39,7 @@ pub use capabilities::Grants;
 pub use component::{Call, Component, ComponentKind, Run};
 pub use error::Error;
 pub use host::{Host, HostBuilder, Io, Limits};
-pub use metrics::Metrics;
+pub use metrics::{Backend, BackendCalls, Metrics};
 
 /// The Wasmtime version mixio is built on, re-exported for custom host function types
 /// ([`HostBuilder::func_async`]).

@@ -17,6 +17,50 @@ pub(crate) struct Counters {
     peak_instances: AtomicUsize,
     calls: AtomicU64,
     host_calls: AtomicU64,
+    backends: [BackendCounter; Backend::ALL.len()],
+}
+
+#[derive(Debug, Default)]
+struct BackendCounter {
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The kinds of backend whose calls are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// SQL databases (statements, transactions).
+    Sql,
+    /// Key-value stores.
+    Kv,
+    /// Outbound HTTP (`mixio:io/http-client` and `wasi:http`).
+    Http,
+    /// The pub/sub backend (`pubsub` and `websocket` sends).
+    Pubsub,
+}
+
+impl Backend {
+    /// Every kind, in the order of [`Metrics::backends`].
+    pub const ALL: [Backend; 4] = [Backend::Sql, Backend::Kv, Backend::Http, Backend::Pubsub];
+
+    /// `sql`, `kv`, `http` or `pubsub`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sql => "sql",
+            Backend::Kv => "kv",
+            Backend::Http => "http",
+            Backend::Pubsub => "pubsub",
+        }
+    }
+}
+
+/// Calls guests made to one kind of backend, and how many of them failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendCalls {
+    /// Calls completed (a call cancelled before it completed is not counted).
+    pub calls: u64,
+    /// Of those, the calls that returned an error.
+    pub errors: u64,
 }
 
 /// A snapshot of a host's counters.
@@ -35,6 +79,15 @@ pub struct Metrics {
     pub calls: u64,
     /// Calls from guests into host functions that can wait.
     pub host_calls: u64,
+    /// Calls to each kind of backend, in the order of [`Backend::ALL`].
+    pub backends: [BackendCalls; Backend::ALL.len()],
+}
+
+impl Metrics {
+    /// The calls to backends of kind `backend`.
+    pub fn backend(&self, backend: Backend) -> BackendCalls {
+        self.backends[backend as usize]
+    }
 }
 
 impl Counters {
@@ -46,6 +99,18 @@ impl Counters {
             peak_instances: self.peak_instances.load(Relaxed),
             calls: self.calls.load(Relaxed),
             host_calls: self.host_calls.load(Relaxed),
+            backends: std::array::from_fn(|i| BackendCalls {
+                calls: self.backends[i].calls.load(Relaxed),
+                errors: self.backends[i].errors.load(Relaxed),
+            }),
+        }
+    }
+
+    fn backend_done(&self, backend: Backend, ok: bool) {
+        let counter = &self.backends[backend as usize];
+        counter.calls.fetch_add(1, Relaxed);
+        if !ok {
+            counter.errors.fetch_add(1, Relaxed);
         }
     }
 
@@ -111,6 +176,17 @@ impl Drop for StoreCounters {
 pub(crate) fn host_call<'a, F: Future>(counters: &'a StoreCounters, future: F) -> HostCall<'a, F> {
     counters.host_calls.store(counters.host_calls.load(Relaxed) + 1, Relaxed);
     HostCall { counters: &counters.host, future, suspended: false }
+}
+
+/// A host call that goes to a backend: counted as a [`host_call`], and by its kind and outcome.
+pub(crate) async fn backend_call<T, E>(
+    counters: &StoreCounters,
+    backend: Backend,
+    future: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let result = host_call(counters, future).await;
+    counters.host.backend_done(backend, result.is_ok());
+    result
 }
 
 pin_project_lite::pin_project! {

@@ -238,17 +238,19 @@ limits = {{ timeout = "300s" }}
                 })
             })
             .collect();
+        // A guest counts as suspended from the moment its request is pending (still connecting,
+        // say); the kitchen counts it once the request has arrived. Both reach 200.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        while host.metrics().suspended < ORDERS {
+        while host.metrics().suspended < ORDERS || kitchen.waiting() < ORDERS {
+            let (suspended, waiting) = (host.metrics().suspended, kitchen.waiting());
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "only {} guests suspended",
-                host.metrics().suspended
+                "{suspended} guests suspended, {waiting} in the kitchen"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(kitchen.waiting(), ORDERS, "every guest waits in its kitchen call");
-        assert_eq!(host.metrics().instances, ORDERS);
+        let m = host.metrics();
+        assert_eq!((m.suspended, m.instances), (ORDERS, ORDERS), "every guest waits in its kitchen call");
         kitchen.open();
         for order in orders {
             let reply = order.await.unwrap();

@@ -12,6 +12,8 @@ pub struct MixioServe {
     child: Child,
     /// The server's URL, from its ready line.
     pub url: String,
+    /// The admin listener's URL, when it was started with `--admin-listen`.
+    pub admin_url: Option<String>,
     log: Arc<Mutex<String>>,
 }
 
@@ -39,14 +41,18 @@ impl MixioServe {
         let stdout = child.stdout.take().expect("piped stdout");
         let (ready, url) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut admin_url = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.split(" on ").nth(1).filter(|_| line.starts_with("mixio: serving")) {
-                    let _ = ready.send(url.trim().to_string());
+                let url = line.rsplit(" on ").next().unwrap_or_default().trim().to_string();
+                if line.starts_with("mixio: admin") {
+                    admin_url = Some(url);
+                } else if line.starts_with("mixio: serving") {
+                    let _ = ready.send((url, admin_url.take()));
                 }
             }
         });
         match url.recv_timeout(Duration::from_secs(180)) {
-            Ok(url) => MixioServe { child, url, log },
+            Ok((url, admin_url)) => MixioServe { child, url, admin_url, log },
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait();
@@ -63,6 +69,12 @@ impl MixioServe {
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the process with SIGKILL, at once: no drain, no clean-up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM without waiting.

@@ -7,7 +7,7 @@
 //! backend.
 
 use crate::bindings::mixio::io::websocket::{Error, Host};
-use crate::metrics::host_call;
+use crate::metrics::{Backend, backend_call};
 use crate::state::GuestState;
 
 /// Longest channel name, in bytes.
@@ -61,9 +61,13 @@ impl Host for GuestState {
             ))));
         }
         let caps = self.caps.clone();
-        Ok(host_call(&self.counters, caps.pubsub.publish(&subject(&channel), text.into()))
-            .await
-            .map_err(|e| Error::Backend(e.0)))
+        Ok(backend_call(
+            &self.counters,
+            Backend::Pubsub,
+            caps.pubsub.publish(&subject(&channel), text.into()),
+        )
+        .await
+        .map_err(|e| Error::Backend(e.0)))
     }
 }
 

@@ -20,10 +20,16 @@
 //!
 //! `GET /ws/{channel}` upgrades to a websocket receiving what guests send to `channel`; other
 //! `GET` requests no route takes are served from the app's `static_dir`.
+//!
+//! An [`AdminServer`] on an address of its own answers an orchestrator's probes (`/healthz`,
+//! `/readyz`) and a Prometheus scraper (`/metrics`); bind it before the server, so liveness
+//! holds while the components compile, and [`Watcher::watch`] the server once it is bound.
 
+mod admin;
 mod admission;
 mod build;
 mod manifest;
+mod prometheus;
 mod router;
 mod static_files;
 mod websocket;
@@ -31,7 +37,7 @@ mod websocket;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -45,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+pub use admin::{AdminServer, DEFAULT_ADMIN_LISTEN, READY_TIMEOUT, Watcher};
 pub use admission::AdmissionStats;
 pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
 pub use router::Route;
@@ -59,6 +66,9 @@ use websocket::Hub;
 
 /// The body of the server's responses.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The address `mixio serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 
 /// How long a client may take to send a request's headers (a slow-dribbling client is cut off).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,12 +89,15 @@ struct Shared {
     static_dir: Option<PathBuf>,
     hub: Hub,
     request_ids: RequestIds,
+    /// Set when shutdown begins: `/readyz` answers `503` from then on.
+    draining: AtomicBool,
 }
 
 struct Served {
     component: Component,
     limits: ComponentLimits,
     admission: Arc<Admission>,
+    requests: prometheus::RequestStats,
 }
 
 impl Server {
@@ -159,6 +172,7 @@ impl Server {
                 component,
                 limits: spec.limits.clone(),
                 admission: Admission::new(spec.limits.max_concurrent, spec.limits.queue),
+                requests: prometheus::RequestStats::new(),
             });
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -173,6 +187,7 @@ impl Server {
             components,
             static_dir: app.static_dir.clone(),
             request_ids: RequestIds::new(),
+            draining: AtomicBool::new(false),
         };
         let shared = Arc::new(shared);
         // Guests' requests to `${self}` are answered in-process.
@@ -248,6 +263,7 @@ impl Server {
             });
         }
         drop(self.listener);
+        self.shared.draining.store(true, Relaxed);
         tracing::info!(app = %self.shared.app, "shutting down: draining requests in flight");
         let _ = self.shutdown.send(true);
         let _ = stop_connections.send(true);
@@ -340,16 +356,20 @@ impl Shared {
         served: &Served,
         request: hyper::Request<impl RequestBody>,
     ) -> hyper::Response<Body> {
+        let started = Instant::now();
         let limits = &served.limits;
         let declared =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limits.max_request_body) {
-            return too_large(limits.max_request_body);
-        }
-        match served.component.kind() {
-            ComponentKind::HttpProxy => self.call_proxy(served, request).await,
-            _ => self.call_handler(served, request).await,
-        }
+        let response = if declared.is_some_and(|n| n > limits.max_request_body) {
+            too_large(limits.max_request_body)
+        } else {
+            match served.component.kind() {
+                ComponentKind::HttpProxy => self.call_proxy(served, request).await,
+                _ => self.call_handler(served, request).await,
+            }
+        };
+        served.requests.record(response.status().as_u16(), started.elapsed());
+        response
     }
 
     async fn call_handler(

@@ -29,7 +29,7 @@ pub(crate) use wasi::WasiHttpHooksImpl;
 
 use crate::BoxError;
 use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
-use crate::metrics::host_call;
+use crate::metrics::{Backend, backend_call};
 use crate::state::GuestState;
 
 /// Limits of outbound HTTP, the same for every component of a host.
@@ -285,6 +285,6 @@ fn describe(e: &dyn std::error::Error) -> String {
 impl Host for GuestState {
     async fn send(&mut self, request: OutgoingRequest) -> wasmtime::Result<Result<IncomingResponse, Error>> {
         let caps = self.caps.clone();
-        Ok(host_call(&self.counters, caps.http.send(&caps.allowed_hosts, request)).await)
+        Ok(backend_call(&self.counters, Backend::Http, caps.http.send(&caps.allowed_hosts, request)).await)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::capabilities::ComponentCaps;
-use crate::metrics::{StoreCounters, host_call};
+use crate::metrics::{Backend, StoreCounters, backend_call};
 
 /// The most outbound `wasi:http` requests one instance may have in flight (from the request
 /// until its connection is done); past it, a request fails at once with an error naming the
@@ -80,7 +80,7 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
             async move {
                 use http_body_util::BodyExt;
                 let send = wasmtime_wasi_http::default_send_request(request, Some(options));
-                let (response, io) = host_call(&counters, send).await?;
+                let (response, io) = backend_call(&counters, Backend::Http, send).await?;
                 // The place is held until the connection is done with.
                 let io = async move {
                     let _place = place;

@@ -19,7 +19,7 @@ pub use redis::RedisKv;
 pub use sqlite::SqliteKv;
 
 use crate::bindings::mixio::io::kv::{Error, Host, HostStore};
-use crate::metrics::host_call;
+use crate::metrics::{Backend, backend_call};
 use crate::state::GuestState;
 
 /// Longest key a guest may use, in bytes.
@@ -78,7 +78,7 @@ impl GuestState {
         if let Err(e) = check_key(key) {
             return Ok(Err(e));
         }
-        Ok(host_call(&self.counters, op(backend, full_key)).await.map_err(Error::from))
+        Ok(backend_call(&self.counters, Backend::Kv, op(backend, full_key)).await.map_err(Error::from))
     }
 }
 
@@ -154,7 +154,8 @@ impl HostStore for GuestState {
         if prefix.len() > MAX_KEY {
             return Ok(Err(Error::Invalid(format!("prefix exceeds the key limit of {MAX_KEY} bytes"))));
         }
-        let keys = host_call(&self.counters, backend.list_keys(&(ns.clone() + &prefix))).await;
+        let keys =
+            backend_call(&self.counters, Backend::Kv, backend.list_keys(&(ns.clone() + &prefix))).await;
         Ok(keys
             .map(|keys| keys.into_iter().filter_map(|k| k.strip_prefix(&ns).map(String::from)).collect())
             .map_err(Error::from))

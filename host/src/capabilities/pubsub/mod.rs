@@ -14,7 +14,7 @@ pub use nats::NatsPubSub;
 pub use redis::RedisPubSub;
 
 use crate::bindings::mixio::io::pubsub::{Error, Host};
-use crate::metrics::host_call;
+use crate::metrics::{Backend, backend_call};
 use crate::state::GuestState;
 
 /// Largest payload a guest may publish, in bytes.
@@ -57,7 +57,7 @@ impl Host for GuestState {
         }
         let caps = self.caps.clone();
         let subject = format!("{}.{topic}", caps.namespace);
-        Ok(host_call(&self.counters, caps.pubsub.publish(&subject, payload.into()))
+        Ok(backend_call(&self.counters, Backend::Pubsub, caps.pubsub.publish(&subject, payload.into()))
             .await
             .map_err(|e| Error::Backend(e.0)))
     }

@@ -18,7 +18,7 @@ pub use postgres::PostgresDb;
 pub use sqlite::SqliteDb;
 
 use crate::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
-use crate::metrics::host_call;
+use crate::metrics::{Backend, backend_call};
 use crate::state::GuestState;
 
 /// Longest statement a guest may send, in bytes.
@@ -94,7 +94,7 @@ impl GuestState {
                 Op::Query => c.query(&statement, &params).await.map(Outcome::Rows),
             }
         };
-        Ok(host_call(&counters, work).await.map_err(Error::from))
+        Ok(backend_call(&counters, Backend::Sql, work).await.map_err(Error::from))
     }
 }
 
@@ -111,9 +111,9 @@ impl GuestState {
             return Ok(Err(Error::TransactionState(format!("{verb} without begin"))));
         };
         let ended = if commit {
-            host_call(&counters, tx.commit()).await
+            backend_call(&counters, Backend::Sql, tx.commit()).await
         } else {
-            host_call(&counters, tx.rollback()).await
+            backend_call(&counters, Backend::Sql, tx.rollback()).await
         };
         Ok(ended.map_err(Error::from))
     }
@@ -170,7 +170,7 @@ impl HostConnection for GuestState {
             return Ok(Err(Error::TransactionState("a transaction is already open".into())));
         }
         let db = conn.db.clone();
-        let begun = host_call(&counters, async {
+        let begun = backend_call(&counters, Backend::Sql, async {
             let mut c = db.connection().await?;
             c.begin().await?;
             Ok::<_, SqlError>(c)

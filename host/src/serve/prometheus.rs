@@ -1,0 +1,176 @@
+//! `GET /metrics` of the admin listener: the server's counters in the Prometheus text format
+//! (version 0.0.4).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use super::{AdmissionStats, Shared};
+use crate::Backend;
+
+/// Upper bounds of the latency histogram's buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Status codes a response may have (100..=999), one counter each.
+const STATUSES: usize = 900;
+
+/// The requests one component answered: by status, and a latency histogram. Lock-free.
+pub(crate) struct RequestStats {
+    by_status: Box<[AtomicU64]>,
+    /// Per bucket (and a last one for larger), not cumulative: summed when rendered.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl RequestStats {
+    pub(crate) fn new() -> RequestStats {
+        RequestStats {
+            by_status: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a response with `status`, answered `elapsed` after the request arrived.
+    pub(crate) fn record(&self, status: u16, elapsed: Duration) {
+        if let Some(counter) = usize::from(status).checked_sub(100).and_then(|i| self.by_status.get(i)) {
+            counter.fetch_add(1, Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        let bucket = BUCKETS.iter().position(|&bound| secs <= bound).unwrap_or(BUCKETS.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Relaxed);
+    }
+}
+
+/// Renders every metric of the server `shared`.
+pub(crate) fn render(shared: &Shared) -> String {
+    let mut out = String::new();
+    let host = shared.host.metrics();
+
+    header(&mut out, "mixio_requests_total", "counter", "Requests answered by a component, by status.");
+    for served in &shared.components {
+        for (i, counter) in served.requests.by_status.iter().enumerate() {
+            let n = counter.load(Relaxed);
+            if n > 0 {
+                let name = served.component.name();
+                let _ =
+                    writeln!(out, "mixio_requests_total{{component=\"{name}\",status=\"{}\"}} {n}", i + 100);
+            }
+        }
+    }
+
+    header(
+        &mut out,
+        "mixio_request_duration_seconds",
+        "histogram",
+        "Time from a request's arrival to its response's head, by component.",
+    );
+    for served in &shared.components {
+        let name = served.component.name();
+        let stats = &served.requests;
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            cumulative += stats.buckets[i].load(Relaxed);
+            let _ = writeln!(
+                out,
+                "mixio_request_duration_seconds_bucket{{component=\"{name}\",le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        cumulative += stats.buckets[BUCKETS.len()].load(Relaxed);
+        let sum = stats.sum_micros.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(
+            out,
+            "mixio_request_duration_seconds_bucket{{component=\"{name}\",le=\"+Inf\"}} {cumulative}"
+        );
+        let _ = writeln!(out, "mixio_request_duration_seconds_sum{{component=\"{name}\"}} {sum}");
+        let _ = writeln!(out, "mixio_request_duration_seconds_count{{component=\"{name}\"}} {cumulative}");
+    }
+
+    let admission =
+        |out: &mut String, name: &str, kind: &str, help: &str, value: fn(AdmissionStats) -> u64| {
+            header(out, name, kind, help);
+            for served in &shared.components {
+                let _ = writeln!(
+                    out,
+                    "{name}{{component=\"{}\"}} {}",
+                    served.component.name(),
+                    value(served.admission.stats())
+                );
+            }
+        };
+    admission(
+        &mut out,
+        "mixio_requests_in_flight",
+        "gauge",
+        "Instances running a request, by component.",
+        |s| s.running as u64,
+    );
+    admission(
+        &mut out,
+        "mixio_queue_depth",
+        "gauge",
+        "Requests waiting for an instance, by component.",
+        |s| s.queued as u64,
+    );
+    admission(
+        &mut out,
+        "mixio_requests_rejected_total",
+        "counter",
+        "Requests refused with 503: queue full.",
+        |s| s.rejected,
+    );
+
+    gauge(&mut out, "mixio_instances", "Guest instances alive.", host.instances as u64);
+    gauge(
+        &mut out,
+        "mixio_suspended_guests",
+        "Guests suspended in a host call right now.",
+        host.suspended as u64,
+    );
+    gauge(&mut out, "mixio_websocket_clients", "Websocket clients connected.", shared.hub.clients() as u64);
+    header(&mut out, "mixio_guest_calls_total", "counter", "Guest calls started.");
+    let _ = writeln!(out, "mixio_guest_calls_total {}", host.calls);
+
+    let backends = [
+        ("mixio_backend_calls_total", "Calls guests made to backends, by kind.", false),
+        ("mixio_backend_errors_total", "Backend calls that returned an error, by kind.", true),
+    ];
+    for (name, help, errors) in backends {
+        header(&mut out, name, "counter", help);
+        for backend in Backend::ALL {
+            let calls = host.backend(backend);
+            let value = if errors { calls.errors } else { calls.calls };
+            let _ = writeln!(out, "{name}{{backend=\"{}\"}} {value}", backend.name());
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_lands_in_its_status_and_latency_bucket() {
+        let stats = RequestStats::new();
+        stats.record(201, Duration::from_millis(3));
+        stats.record(201, Duration::from_millis(3));
+        stats.record(999, Duration::from_secs(60));
+        stats.record(42, Duration::ZERO); // not a status: counted in the histogram only
+        assert_eq!(stats.by_status[101].load(Relaxed), 2);
+        assert_eq!(stats.by_status[899].load(Relaxed), 1);
+        assert_eq!(stats.buckets[2].load(Relaxed), 2, "3 ms is in the 5 ms bucket");
+        assert_eq!(stats.buckets[BUCKETS.len()].load(Relaxed), 1, "60 s is above every bound");
+        assert_eq!(stats.buckets[0].load(Relaxed), 1);
+        assert_eq!(stats.sum_micros.load(Relaxed), 60_006_000);
+    }
+}
