@@ -5,8 +5,12 @@
 #     docker build -t mixio .
 #     docker run -p 3000:3000 -p 9090:9090 mixio
 FROM rust:1.95-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends python3-venv nodejs npm \
+RUN apt-get update && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/*
+# componentize-js needs Node.js 20 or later (Debian 12 has 18): Node.js 22 from its own image.
+COPY --from=node:22-bookworm-slim /usr/local/bin/node /usr/local/bin/node
+COPY --from=node:22-bookworm-slim /usr/local/lib/node_modules /usr/local/lib/node_modules
+RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
 RUN rustup target add wasm32-wasip2
 WORKDIR /src
 COPY . .

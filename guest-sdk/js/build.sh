@@ -20,11 +20,14 @@ tools=${MIXIO_GUEST_TOOLS:-$root/target/guest-tools}/js
 
 if ! cmp -s "$sdk/package-lock.json" "$tools/package-lock.json" 2>/dev/null \
     || [ ! -d "$tools/node_modules/@bytecodealliance/componentize-js" ]; then
-    command -v npm >/dev/null || { echo "Node.js and npm are needed to build JavaScript guests" >&2; exit 1; }
+    command -v npm >/dev/null || { echo "Node.js 20 or later and npm are needed to build JavaScript guests" >&2; exit 1; }
+    node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' \
+        || { echo "componentize-js needs Node.js 20 or later, this is $(node --version)" >&2; exit 1; }
     echo "installing componentize-js into $tools" >&2
-    mkdir -p "$tools"
+    rm -rf "$tools" && mkdir -p "$tools"
     cp "$sdk/package.json" "$sdk/package-lock.json" "$tools/"
-    (cd "$tools" && npm ci --silent --no-audit --no-fund >&2)
+    # A failed install leaves no lock behind, so that the next build installs again.
+    (cd "$tools" && npm ci --silent --no-audit --no-fund >&2) || { rm -f "$tools/package-lock.json"; exit 1; }
 fi
 
 if [ -f "$out" ] && [ -z "$(find "$app" "$sdk/mixio.js" "$root/wit" "$tools/package-lock.json" -newer "$out" -print -quit)" ]; then

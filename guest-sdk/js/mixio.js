@@ -26,16 +26,43 @@ import * as wws from "mixio:io/websocket@0.1.0";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** `JSON.stringify` that writes a BigInt (a SQL integer beyond 2^53) as a number. */
+function stringify(value) {
+  const marked = JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `\u0000bigint:${v}` : v));
+  return marked === undefined ? marked : marked.replace(/"\\u0000bigint:(-?\d+)"/g, "$1");
+}
+
 // ---- errors ----------------------------------------------------------------------------
 
 /** The error every SDK call throws: `kind` is the host's case (`access-denied`,
- * `invalid-query`, `constraint-violation`, `not-allowed`, `timeout`, ...), `message` its text. */
+ * `invalid-query`, `constraint-violation`, `not-allowed`, `timeout`, ...), `detail` the host's
+ * text, and `message` reads like the Rust SDK's (`access denied: ...`, `connection failed: ...`). */
 export class MixioError extends Error {
-  constructor(kind, message) {
-    super(message);
+  constructor(kind, detail) {
+    super(describe(kind, detail));
     this.name = "MixioError";
     this.kind = kind;
+    this.detail = detail;
   }
+}
+
+const PREFIXES = {
+  "access-denied": "access denied: ",
+  invalid: "invalid argument: ",
+  "invalid-query": "invalid query: ",
+  "constraint-violation": "constraint violation: ",
+  "transaction-state": "transaction: ",
+  backend: "backend error: ",
+  "not-allowed": "not allowed: ",
+  "invalid-request": "invalid request: ",
+  connection: "connection failed: ",
+};
+
+function describe(kind, detail) {
+  if (kind === "timeout") return "timed out";
+  if (kind === "too-large") return `response larger than ${detail} bytes`;
+  if (kind === "missing-config") return `configuration variable \`${detail}\` is not set`;
+  return (PREFIXES[kind] || "") + detail;
 }
 
 /** Calls a binding, turning the error payload of a WIT `result` into a `MixioError`. */
@@ -44,13 +71,7 @@ function call(f, ...args) {
     return f(...args);
   } catch (e) {
     const payload = e && e.payload;
-    if (payload && typeof payload.tag === "string") {
-      const message = payload.tag === "timeout" ? "timed out"
-        : payload.tag === "too-large" ? `response larger than ${payload.val} bytes`
-        : payload.tag === "not-allowed" ? `not allowed: ${payload.val}`
-        : String(payload.val);
-      throw new MixioError(payload.tag, message);
-    }
+    if (payload && typeof payload.tag === "string") throw new MixioError(payload.tag, String(payload.val ?? ""));
     throw e;
   }
 }
@@ -61,7 +82,7 @@ function call(f, ...args) {
 export class Headers {
   constructor(fields = []) {
     const pairs = Array.isArray(fields) ? fields : Object.entries(fields);
-    this.raw = pairs.map(([n, v]) => [n.toLowerCase(), typeof v === "string" ? encoder.encode(v) : v]);
+    this.raw = pairs.map(([n, v]) => [String(n).toLowerCase(), v !== null && typeof v === "object" ? v : encoder.encode(String(v))]);
   }
   get(name) {
     name = name.toLowerCase();
@@ -134,7 +155,7 @@ export class Response extends Body {
   }
   /** A response whose body is `data` as JSON. */
   static json(data, { status = 200, headers = [] } = {}) {
-    const response = new Response(encoder.encode(JSON.stringify(data)), { status, headers });
+    const response = new Response(encoder.encode(stringify(data)), { status, headers });
     if (!response.headers.has("content-type")) response.headers.set("content-type", "application/json");
     return response;
   }
@@ -142,6 +163,9 @@ export class Response extends Body {
 
 function toResponse(value) {
   if (value instanceof Response) return value;
+  if (value && typeof value.then === "function") {
+    throw new TypeError("a handler must return its response, not a promise: mixio calls are synchronous, no `async` needed");
+  }
   if (typeof value === "string" || value instanceof Uint8Array) return new Response(value);
   if (value === undefined || typeof value === "function" || typeof value === "bigint") {
     throw new TypeError(`a handler must return a Response, a string, a Uint8Array or a JSON value, not ${typeof value}`);
@@ -190,7 +214,7 @@ export const http = {
     const fields = new Headers(headers);
     if (json !== undefined) {
       if (body !== undefined) throw new TypeError("give `body` or `json`, not both");
-      body = JSON.stringify(json);
+      body = stringify(json);
       if (!fields.has("content-type")) fields.set("content-type", "application/json");
     }
     if (typeof body === "string") body = encoder.encode(body);
@@ -318,12 +342,12 @@ export const kv = {
 export const ws = {
   /** Sends `text` to the clients of `channel` (at most once; no clients is not an error). */
   send: (channel, text) => call(wws.send, channel, text),
-  sendJson: (channel, data) => call(wws.send, channel, JSON.stringify(data)),
+  sendJson: (channel, data) => call(wws.send, channel, stringify(data)),
 };
 
 export const pubsub = {
   publish: (topic, payload) => call(wpubsub.publish, topic, bytes(payload)),
-  publishJson: (topic, data) => call(wpubsub.publish, topic, encoder.encode(JSON.stringify(data))),
+  publishJson: (topic, data) => call(wpubsub.publish, topic, encoder.encode(stringify(data))),
 };
 
 export const config = {
@@ -335,7 +359,7 @@ export const config = {
   /** The value of variable `key`; throws a `MixioError` (`missing-config`) if it is not set. */
   require: (key) => {
     const value = wconfig.get(key);
-    if (value === undefined) throw new MixioError("missing-config", `configuration variable \`${key}\` is not set`);
+    if (value === undefined) throw new MixioError("missing-config", key);
     return value;
   },
 };
@@ -352,7 +376,8 @@ export const time = {
   monotonic: () => Number(wtime.monotonicNow()) / 1e6,
 };
 
-const write = (level) => (...parts) => wlog.log(level, parts.map((p) => (typeof p === "string" ? p : JSON.stringify(p))).join(" "));
+const write = (level) => (...parts) =>
+  wlog.log(level, parts.map((p) => (typeof p === "string" ? p : stringify(p) ?? String(p))).join(" "));
 
 /** The host log, tagged with the component: `log.info("order", id)`. */
 export const log = {

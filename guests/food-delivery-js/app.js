@@ -15,6 +15,9 @@ const CREATE_ORDERS = "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY, "
 
 class BadRequest extends Error {}
 
+// Lossy, and keeping a byte order mark: the checks below look at the bytes as Rust does.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
 export const incomingHandler = handler((request) => {
   if (request.method !== "POST") {
     return new Response("use POST\n", { status: 405, headers: { allow: "POST" } });
@@ -57,14 +60,20 @@ export const incomingHandler = handler((request) => {
   return Response.json(eta, { status: 201 });
 });
 
-/** `user` and `dish`, each from the body if it has it, else from the query string. */
+// Unicode's White_Space, which Rust's `str::trim` strips (`String.prototype.trim` differs).
+const WHITE_SPACE = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const TRIM = new RegExp(`^${WHITE_SPACE}+|${WHITE_SPACE}+$`, "g");
+const trim = (text) => text.replace(TRIM, "");
+// ASCII whitespace as Rust's `trim_ascii` knows it.
+const ASCII_TRIM = /^[ \t\n\f\r]+|[ \t\n\f\r]+$/g;
+const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** `user` and `dish`: the first non-blank value of each, the body's before the query string's. */
 function readOrder(request) {
-  const body = bodyFields(request);
+  const pairs = [...bodyFields(request), ...request.query];
   const field = (name) => {
-    const value = [body[name], request.query.get(name)]
-      .filter((v) => typeof v === "string")
-      .map((v) => v.trim())
-      .find((v) => v !== "");
+    const value = pairs.filter(([n]) => n === name).map(([, v]) => trim(v)).find((v) => v !== "");
     if (value === undefined) {
       throw new BadRequest(`\`${name}\` is required (JSON body, form body or query string)`);
     }
@@ -77,18 +86,25 @@ function readOrder(request) {
   return { user: field("user"), dish: field("dish") };
 }
 
-/** The `user` and `dish` of a form or JSON body; nothing for an empty or other body. */
+/** The `[name, value]` pairs of a form or JSON body; none for an empty or other body. */
 function bodyFields(request) {
-  const text = request.text().trim();
-  if (text === "") return {};
+  const ascii = decoder.decode(request.body).replace(ASCII_TRIM, "");
+  if (ascii === "") return [];
+  let text;
+  try {
+    text = strict.decode(request.body);
+  } catch {
+    text = undefined;
+  }
   const type = request.contentType;
   if (type === "application/x-www-form-urlencoded") {
-    const form = request.form();
-    return { user: form.get("user") ?? undefined, dish: form.get("dish") ?? undefined };
+    if (text === undefined) throw new BadRequest("request body is not valid UTF-8");
+    return [...new URLSearchParams(text)];
   }
-  if (type === "application/json" || type.endsWith("+json") || text.startsWith("{")) {
+  if (type === "application/json" || type.endsWith("+json") || ascii.startsWith("{")) {
     let data;
     try {
+      if (text === undefined) throw new SyntaxError("not valid UTF-8");
       data = JSON.parse(text);
     } catch (e) {
       throw new BadRequest(`body: invalid JSON: ${e.message}`);
@@ -96,29 +112,63 @@ function bodyFields(request) {
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       throw new BadRequest("the JSON body must be an object");
     }
-    const fields = {};
-    for (const name of ["user", "dish"]) {
+    if (depth(data) > MAX_DEPTH) throw new BadRequest("body: invalid JSON: recursion limit exceeded");
+    if (hasLoneSurrogate(data)) throw new BadRequest("body: invalid JSON: a lone surrogate is not text");
+    const fields = [];
+    for (const name of ["dish", "user"]) { // in the order the Rust guest checks them
       const value = data[name];
       if (value === undefined || value === null) continue;
       if (typeof value !== "string") throw new BadRequest(`\`${name}\` must be a string`);
-      fields[name] = value;
+      fields.push([name, value]);
     }
     return fields;
   }
-  return {};
+  return [];
 }
 
-/** The minutes of a kitchen's `201 {"mins": N}`, else undefined. */
+// The deepest nesting of arrays and objects the Rust guest's JSON parser (serde_json) reads.
+const MAX_DEPTH = 127;
+
+/** How deeply arrays and objects nest in `value`. */
+function depth(value) {
+  let deepest = 0;
+  const stack = [[value, 1]];
+  while (stack.length) {
+    const [item, level] = stack.pop();
+    if (item !== null && typeof item === "object") {
+      deepest = Math.max(deepest, level);
+      for (const child of Object.values(item)) stack.push([child, level + 1]);
+    }
+  }
+  return deepest;
+}
+
+/** Whether a string anywhere in `value` (keys too) holds half a surrogate pair. */
+function hasLoneSurrogate(value) {
+  if (typeof value === "string") return LONE_SURROGATE.test(value);
+  if (value === null || typeof value !== "object") return false;
+  return Object.entries(value).some(([k, v]) => LONE_SURROGATE.test(k) || hasLoneSurrogate(v));
+}
+
+/** The minutes of a kitchen's `201 {"mins": N}` with N a JSON integer, else undefined. */
 function estimate(answer) {
   if (answer.status !== 201) return undefined;
+  // The source text of each object's `mins`, where the engine gives it: `12.0` is not an integer.
+  const sources = new Map();
   let data;
   try {
-    data = answer.json();
+    data = JSON.parse(answer.text(), function (key, value, context) {
+      if (key === "mins" && context && typeof context.source === "string") sources.set(this, context.source);
+      return value;
+    });
   } catch {
     return undefined;
   }
-  const mins = data && data.mins;
-  return Number.isInteger(mins) && mins >= 0 ? mins : undefined;
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return undefined;
+  const source = sources.get(data);
+  if (source !== undefined && !/^\d+$/.test(source)) return undefined;
+  const mins = data.mins;
+  return Number.isSafeInteger(mins) && mins >= 0 ? mins : undefined;
 }
 
 /** The time as 16 hex digits (ids sort by time), then 8 random hex digits so that orders in

@@ -7,9 +7,11 @@ and back as ``201 {"mins": N}``. The same behaviour, status for status, as the R
 (guests/food-delivery).
 """
 
+import json
 import logging
 import os
 import time
+from urllib.parse import parse_qsl
 
 import mixio
 from mixio import IncomingHandler  # noqa: F401 - the export componentize-py looks for
@@ -47,7 +49,7 @@ def order(request):
         return Response(f"{e}\n", status=502)
 
     match answer.status_code, safe_json(answer):
-        case 201, {"mins": int(mins)} if mins >= 0 and not isinstance(mins, bool):
+        case 201, {"mins": int(mins)} if 0 <= mins < 2**64 and not isinstance(mins, bool):
             eta = {"mins": mins}
         case status, _:
             return Response(f"kitchen answered {status}: {answer.text.rstrip()}\n", status=502)
@@ -59,13 +61,20 @@ def order(request):
     return JSONResponse(eta, status=201)
 
 
+# Unicode's White_Space, which Rust's `str::trim` strips (Python's `str.strip` strips more).
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# ASCII whitespace as Rust's `trim_ascii` knows it.
+ASCII_SPACE = b" \t\n\x0c\r"
+
+
 def read_order(request):
-    """``user`` and ``dish``, each from the body if it has it, else from the query string."""
-    body = body_fields(request)
+    """``user`` and ``dish``: the first non-blank value of each, the body's before the query
+    string's."""
+    pairs = body_fields(request) + parse_qsl(request.query_string, keep_blank_values=True)
 
     def field(name):
-        value = next((v.strip() for v in (body.get(name), request.GET.get(name))
-                      if v is not None and v.strip()), None)
+        value = next((v.strip(WHITE_SPACE) for n, v in pairs if n == name and v.strip(WHITE_SPACE)), None)
         if value is None:
             raise ValueError(f"`{name}` is required (JSON body, form body or query string)")
         if len(value) > MAX_CHARS:
@@ -78,31 +87,59 @@ def read_order(request):
 
 
 def body_fields(request):
-    """The ``user`` and ``dish`` of a form or JSON body; nothing for an empty or other body."""
-    body = request.content.strip()
+    """The ``(name, value)`` pairs of a form or JSON body; none for an empty or other body."""
+    body = request.content.strip(ASCII_SPACE)
     if not body:
-        return {}
+        return []
+    try:
+        text = request.content.decode()
+    except UnicodeDecodeError:
+        text = None
     if request.content_type == "application/x-www-form-urlencoded":
-        return request.POST
+        if text is None:
+            raise ValueError("request body is not valid UTF-8")
+        return parse_qsl(text, keep_blank_values=True)
     if request.content_type == "application/json" or request.content_type.endswith("+json") \
             or body.startswith(b"{"):
         try:
-            data = request.json()
-        except ValueError as e:
+            if text is None:
+                raise ValueError("not valid UTF-8")
+            data = json.loads(text)
+            # A lone surrogate (`"\\ud800"`) is not text: refused like any invalid JSON.
+            if depth(data) > MAX_DEPTH:
+                raise ValueError("recursion limit exceeded")
+            json.dumps(data, ensure_ascii=False).encode()
+        except (ValueError, RecursionError, UnicodeEncodeError) as e:
             raise ValueError(f"body: invalid JSON: {e}") from None
         if not isinstance(data, dict):
             raise ValueError("the JSON body must be an object")
-        fields = {}
-        for name in ("user", "dish"):
+        fields = []
+        for name in ("dish", "user"):  # in the order the Rust guest checks them
             match data.get(name):
                 case None:
                     pass
                 case str(value):
-                    fields[name] = value
+                    fields.append((name, value))
                 case _:
                     raise ValueError(f"`{name}` must be a string")
         return fields
-    return {}
+    return []
+
+
+# The deepest nesting of arrays and objects the Rust guest's JSON parser (serde_json) reads.
+MAX_DEPTH = 127
+
+
+def depth(value):
+    """How deeply arrays and objects nest in ``value`` (iteratively: no recursion limit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def safe_json(answer):

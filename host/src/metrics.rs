@@ -59,7 +59,8 @@ impl Backend {
 pub struct BackendCalls {
     /// Calls completed (a call cancelled before it completed is not counted).
     pub calls: u64,
-    /// Of those, the calls that returned an error.
+    /// Of those, the calls the backend failed (unreachable, broken, too slow); errors of the
+    /// guest's own, such as a constraint violation or a URL not allowed, are not counted.
     pub errors: u64,
 }
 
@@ -178,15 +179,22 @@ pub(crate) fn host_call<'a, F: Future>(counters: &'a StoreCounters, future: F) -
     HostCall { counters: &counters.host, future, suspended: false }
 }
 
-/// A host call that goes to a backend: counted as a [`host_call`], and by its kind and outcome.
-pub(crate) async fn backend_call<T, E>(
+/// A host call that goes to a backend: counted as a [`host_call`], and by its kind and
+/// whether the backend failed it (an error of the caller's, such as a constraint violation or
+/// a refused URL, is not the backend's failure).
+pub(crate) async fn backend_call<T, E: BackendFailure>(
     counters: &StoreCounters,
     backend: Backend,
     future: impl Future<Output = Result<T, E>>,
 ) -> Result<T, E> {
     let result = host_call(counters, future).await;
-    counters.host.backend_done(backend, result.is_ok());
+    counters.host.backend_done(backend, !result.as_ref().is_err_and(BackendFailure::is_backend_failure));
     result
+}
+
+/// Tells the backend's failures (unreachable, broken, too slow) from the caller's errors.
+pub(crate) trait BackendFailure {
+    fn is_backend_failure(&self) -> bool;
 }
 
 pin_project_lite::pin_project! {

@@ -297,9 +297,7 @@ fn the_deployment_files_match_the_binary() {
             .unwrap()
     };
     assert_eq!((named("http"), named("admin")), (u64::from(app_port), u64::from(admin_port)));
-    for (probe, path) in
-        [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")]
-    {
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         let get = &container[probe]["httpGet"];
         assert_eq!((get["path"].as_str(), get["port"].as_str()), (Some(path), Some("admin")), "{probe}");
     }
@@ -318,6 +316,11 @@ fn the_deployment_files_match_the_binary() {
     let dir = scratch_dir("deploy");
     std::fs::write(dir.join("mixio.toml"), manifest).unwrap();
     mixio_host::serve::App::from_manifest(&dir.join("mixio.toml")).expect("the ConfigMap's manifest parses");
+    let timeout = container["readinessProbe"]["timeoutSeconds"].as_u64().unwrap();
+    assert!(
+        timeout > mixio_host::serve::READY_TIMEOUT.as_secs(),
+        "the probe waits for /readyz's own timeout"
+    );
     // The grace period outlasts the drain.
     let grace =
         kind("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();

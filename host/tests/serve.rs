@@ -190,6 +190,58 @@ fn script_view_end_to_end(route: &str, name: &str) {
     assert!(server.stop().success());
 }
 
+/// Inputs at the edges (repeated fields, key order, Unicode whitespace, control characters,
+/// bytes that are not UTF-8, a byte order mark, lone surrogates, deep nesting): the Rust,
+/// Python and JavaScript views give the same status and message. Only the JSON parser's own
+/// words after `body: invalid JSON:` differ.
+#[test]
+fn the_three_views_answer_edge_cases_alike() {
+    let dir = scratch_dir("alike");
+    let server = MixioServe::start(Path::new(MIXIO), &[demo_manifest(&dir).to_str().unwrap()], &[]);
+    let json = [("content-type", "application/json")];
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let deep = format!(r#"{{"user": {}1{}, "dish": "x"}}"#, "[".repeat(200), "]".repeat(200));
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Vec<u8>);
+    let cases: Vec<Case> = vec![
+        ("?user=&user=ada&dish=x", &[], vec![]),
+        ("", &json, br#"{"user": 1, "dish": 2}"#.to_vec()),
+        ("", &json, br#"{"user": "ada", "dish": null}"#.to_vec()),
+        ("?user=ada%1F&dish=x", &[], vec![]),
+        ("?user=ada%C2%85&dish=%E3%80%80x", &[], vec![]),
+        ("?dish=x", &form, b"user=\xff".to_vec()),
+        ("?dish=x", &[], b"user=\xff".to_vec()),
+        ("", &json, b"\xef\xbb\xbf{\"user\": \"ada\", \"dish\": \"x\"}".to_vec()),
+        ("", &[], b"\xef\xbb\xbf{\"user\": \"ada\", \"dish\": \"x\"}".to_vec()),
+        ("", &json, br#"{"user": "\ud800", "dish": "x"}"#.to_vec()),
+        ("", &json, deep.into_bytes()),
+        ("", &json, b"\xc2\xa0{\"user\": \"ada\", \"dish\": \"x\"}".to_vec()),
+        ("?user=ada", &[("content-type", "text/plain")], b"{\"dish\": \"x\"}".to_vec()),
+    ];
+    runtime().block_on(async {
+        for (query, headers, body) in cases {
+            let mut answers = Vec::new();
+            for route in ["/order", "/py/order", "/js/order"] {
+                let user = services::unique_name("alike");
+                let path = format!("{route}{query}").replace("user=ada", &format!("user={user}"));
+                let reply = client::send(&server.url, "POST", &path, headers, body.clone()).await;
+                // The kitchen's estimate is random; the JSON parsers word their errors apiece.
+                let body = match reply.body.split_once("body: invalid JSON:") {
+                    _ if reply.status == 201 => "{\"mins\": N}".to_string(),
+                    Some((before, _)) => format!("{before}body: invalid JSON: ..."),
+                    None => reply.body.replace(&user, "ada"),
+                };
+                answers.push((reply.status, body));
+            }
+            assert!(
+                answers.iter().all(|a| *a == answers[0]),
+                "{query} {:?}: Rust, Python and JavaScript answered {answers:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+    });
+    assert!(server.stop().success());
+}
+
 /// 200 orders at once to the Python view: every guest is suspended in its kitchen call at the
 /// same moment (counted by the host, and by the kitchen holding 200 requests), then all are
 /// answered and stored.
@@ -318,7 +370,18 @@ config = {{ greeting = "hi" }}
     )
     .unwrap();
     let server = MixioServe::start(Path::new(MIXIO), &[manifest.to_str().unwrap()], &[]);
-    let error = |k: &str, message: &str| json!({ "error": kind(k), "message": message });
+    // Messages read like the Rust SDK's: the kind, then the host's words.
+    let error = |k: &str, message: &str| {
+        let prefix = match k {
+            "access-denied" => "access denied: ",
+            "invalid" => "invalid argument: ",
+            "constraint-violation" => "constraint violation: ",
+            "invalid-query" => "invalid query: ",
+            "transaction-state" => "transaction: ",
+            _ => "",
+        };
+        json!({ "error": kind(k), "message": format!("{prefix}{message}") })
+    };
     let denied = |what: &str| error("access-denied", &format!("{what} is not granted to component `{name}`"));
     let expected = json!({
         "kv": ["hello", [0, 255], "fallback", 1, 42, true, false, "bye", true, ["greeting"], true, false],

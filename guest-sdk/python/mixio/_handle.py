@@ -9,8 +9,10 @@ class Handle:
         self._inner = inner
 
     def close(self):
-        """Releases the handle."""
-        self._inner.__exit__(None, None, None)
+        """Releases the handle; closing it again does nothing."""
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.__exit__(None, None, None)
 
     def __enter__(self):
         return self

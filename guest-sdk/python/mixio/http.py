@@ -14,7 +14,7 @@ connection is made.
 """
 
 import json as _json
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from wit_world.imports import http_client as _wit
 from wit_world.imports import types as _types
@@ -100,9 +100,9 @@ class Request(_Body):
     def __init__(self, method="GET", path_with_query="/", headers=(), body=b""):
         self.method = method
         self.path_with_query = path_with_query
-        parts = urlsplit(path_with_query)
-        self.path = parts.path or "/"
-        self.query_string = parts.query
+        # Split at the first `?` only: `urlsplit` would read `//x/y` as a host name.
+        path, _, self.query_string = path_with_query.partition("?")
+        self.path = path or "/"
         self.headers = Headers(headers)
         self.content = bytes(body)
 

@@ -14,6 +14,7 @@ from wit_world.imports import kv as _wit
 
 from . import errors as _errors
 from ._handle import Handle
+from .errors import InvalidArgument
 
 __all__ = ["open", "Store"]
 
@@ -40,7 +41,9 @@ class Store(Handle):
     def set(self, key, value, ttl=None):
         """Sets ``key`` to ``value`` (``str`` or ``bytes``), expiring after ``ttl`` seconds if
         given."""
-        ttl_ms = None if ttl is None else max(1, int(ttl * 1000))
+        if ttl is not None and ttl < 0:
+            raise InvalidArgument("a TTL must not be negative")
+        ttl_ms = None if ttl is None else int(ttl * 1000)
         _errors.call(self._inner.set, key, _bytes(value), ttl_ms)
 
     def delete(self, key):

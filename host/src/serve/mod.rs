@@ -356,7 +356,8 @@ impl Shared {
         served: &Served,
         request: hyper::Request<impl RequestBody>,
     ) -> hyper::Response<Body> {
-        let started = Instant::now();
+        // Counted however the request ends: a client that leaves first counts as 499.
+        let mut counted = prometheus::Counted::new(&served.requests);
         let limits = &served.limits;
         let declared =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -368,7 +369,7 @@ impl Shared {
                 _ => self.call_handler(served, request).await,
             }
         };
-        served.requests.record(response.status().as_u16(), started.elapsed());
+        counted.answered(response.status().as_u16());
         response
     }
 

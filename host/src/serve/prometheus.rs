@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{AdmissionStats, Shared};
 use crate::Backend;
@@ -42,6 +42,33 @@ impl RequestStats {
     }
 }
 
+/// Status counted for a request whose client left before it was answered (as nginx does).
+pub(crate) const CLIENT_CLOSED: u16 = 499;
+
+/// Records one request in its component's stats when dropped: with the status it was
+/// [`answered`](Counted::answered) with, else as [`CLIENT_CLOSED`].
+pub(crate) struct Counted<'a> {
+    stats: &'a RequestStats,
+    started: Instant,
+    status: u16,
+}
+
+impl<'a> Counted<'a> {
+    pub(crate) fn new(stats: &'a RequestStats) -> Counted<'a> {
+        Counted { stats, started: Instant::now(), status: CLIENT_CLOSED }
+    }
+
+    pub(crate) fn answered(&mut self, status: u16) {
+        self.status = status;
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.stats.record(self.status, self.started.elapsed());
+    }
+}
+
 /// Renders every metric of the server `shared`.
 pub(crate) fn render(shared: &Shared) -> String {
     let mut out = String::new();
@@ -52,7 +79,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         for (i, counter) in served.requests.by_status.iter().enumerate() {
             let n = counter.load(Relaxed);
             if n > 0 {
-                let name = served.component.name();
+                let name = label(served.component.name());
                 let _ =
                     writeln!(out, "mixio_requests_total{{component=\"{name}\",status=\"{}\"}} {n}", i + 100);
             }
@@ -66,7 +93,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         "Time from a request's arrival to its response's head, by component.",
     );
     for served in &shared.components {
-        let name = served.component.name();
+        let name = label(served.component.name());
         let stats = &served.requests;
         let mut cumulative = 0;
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -93,7 +120,7 @@ pub(crate) fn render(shared: &Shared) -> String {
                 let _ = writeln!(
                     out,
                     "{name}{{component=\"{}\"}} {}",
-                    served.component.name(),
+                    label(served.component.name()),
                     value(served.admission.stats())
                 );
             }
@@ -146,6 +173,11 @@ pub(crate) fn render(shared: &Shared) -> String {
     out
 }
 
+/// `value` escaped for a label: backslash, double quote and newline.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -158,6 +190,22 @@ fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_dropped_before_its_answer_counts_as_client_closed() {
+        let stats = RequestStats::new();
+        let mut answered = Counted::new(&stats);
+        answered.answered(200);
+        drop(answered);
+        drop(Counted::new(&stats));
+        assert_eq!(stats.by_status[100].load(Relaxed), 1);
+        assert_eq!(stats.by_status[usize::from(CLIENT_CLOSED) - 100].load(Relaxed), 1);
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 
     #[test]
     fn a_response_lands_in_its_status_and_latency_bucket() {

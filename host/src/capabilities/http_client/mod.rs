@@ -282,6 +282,12 @@ fn describe(e: &dyn std::error::Error) -> String {
     out
 }
 
+impl crate::metrics::BackendFailure for Error {
+    fn is_backend_failure(&self) -> bool {
+        matches!(self, Error::Timeout | Error::Connection(_))
+    }
+}
+
 impl Host for GuestState {
     async fn send(&mut self, request: OutgoingRequest) -> wasmtime::Result<Result<IncomingResponse, Error>> {
         let caps = self.caps.clone();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::capabilities::ComponentCaps;
-use crate::metrics::{Backend, StoreCounters, backend_call};
+use crate::metrics::{Backend, BackendFailure, StoreCounters, backend_call};
 
 /// The most outbound `wasi:http` requests one instance may have in flight (from the request
 /// until its connection is done); past it, a request fails at once with an error naming the
@@ -104,5 +104,12 @@ fn bounded(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
         connect_timeout: cap(options.connect_timeout),
         first_byte_timeout: cap(options.first_byte_timeout),
         between_bytes_timeout: cap(options.between_bytes_timeout),
+    }
+}
+
+/// Any failure of `wasi:http`'s send (refusals by the allow-list come before it).
+impl BackendFailure for wasmtime_wasi_http::Error {
+    fn is_backend_failure(&self) -> bool {
+        true
     }
 }

@@ -14,6 +14,12 @@ pub enum KvError {
     Backend(String),
 }
 
+impl crate::metrics::BackendFailure for KvError {
+    fn is_backend_failure(&self) -> bool {
+        matches!(self, KvError::Backend(_))
+    }
+}
+
 /// A key-value store backend: in-memory, SQLite or Redis.
 #[async_trait::async_trait]
 pub trait KvBackend: Send + Sync + 'static {

@@ -16,6 +16,12 @@ pub type Subscription = Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 #[error("{0}")]
 pub struct PubSubError(pub String);
 
+impl crate::metrics::BackendFailure for PubSubError {
+    fn is_backend_failure(&self) -> bool {
+        true
+    }
+}
+
 /// A pub/sub backend: in-process, NATS or Redis.
 #[async_trait::async_trait]
 pub trait PubSubBackend: Send + Sync + 'static {

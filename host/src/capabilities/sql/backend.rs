@@ -20,6 +20,12 @@ pub enum SqlError {
     Backend(String),
 }
 
+impl crate::metrics::BackendFailure for SqlError {
+    fn is_backend_failure(&self) -> bool {
+        matches!(self, SqlError::Backend(_))
+    }
+}
+
 /// A database: a pool of connections.
 #[async_trait::async_trait]
 pub trait SqlBackend: Send + Sync + 'static {
