@@ -222,7 +222,7 @@ async fn serve(
             let admin = AdminServer::bind(addr).await?;
             println!("mixio: admin (/healthz, /readyz, /metrics) on http://{}", admin.local_addr());
             let _ = std::io::stdout().flush();
-            Some((admin.watcher(), AbortOnDrop(tokio::spawn(admin.run()))))
+            Some((admin.watcher(), tokio::spawn(admin.run())))
         }
         None => None,
     };
@@ -233,17 +233,10 @@ async fn serve(
     println!("mixio: serving {} on {}", server.app_name(), server.url());
     let _ = std::io::stdout().flush();
     server.run(shutdown_signal(), drain).await;
-    drop(admin);
-    Ok(())
-}
-
-/// Aborts the task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+    if let Some((_, task)) = admin {
+        task.abort();
     }
+    Ok(())
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM.

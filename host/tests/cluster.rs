@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use mixio_tests::client;
 use mixio_tests::proxy::TcpProxy;
 use mixio_tests::serve::{MixioServe, demo_manifest, repo_root, scratch_dir};
 use mixio_tests::services;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 const MIXIO: &str = env!("CARGO_BIN_EXE_mixio");
 
@@ -58,8 +56,7 @@ fn two_nodes_share_one_database_and_fan_out_websocket_messages() {
     let (a, b) = (node(&env), node(&env));
     let user = services::unique_name("cluster");
     runtime().block_on(async {
-        let ws_url = format!("{}/ws/{user}", a.url.replace("http://", "ws://"));
-        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.expect("websocket on node A");
+        let mut socket = client::listen(&a.url, &user).await;
         let mut expected = Vec::new();
         for i in 0..6 {
             let (node, name) = if i % 2 == 0 { (&a, "a") } else { (&b, "b") };
@@ -68,15 +65,8 @@ fn two_nodes_share_one_database_and_fan_out_websocket_messages() {
             assert_eq!(reply.status, 201, "through node {name}: {reply:?}");
             let body: Value = serde_json::from_str(&reply.body).unwrap();
             // Every order's notification reaches the client on node A, wherever it was placed.
-            let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-                .await
-                .expect("a websocket message within 20 s")
-                .expect("open")
-                .expect("a frame");
-            match message {
-                Message::Text(text) => assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), body),
-                other => panic!("expected text, got {other:?}"),
-            }
+            let pushed: Value = serde_json::from_str(&client::next_text(&mut socket).await).unwrap();
+            assert_eq!(pushed, body);
             expected.push(dish);
         }
         expected.sort();

@@ -5,40 +5,17 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use mixio_host::serve::{App, Server};
-use mixio_tests::client::{self, Reply};
+use mixio_tests::client::{self, Reply, listen, next_text};
 use mixio_tests::gate::Gate;
 use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir, start_in_process};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 const MIXIO: &str = env!("CARGO_BIN_EXE_mixio");
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn listen(base: &str, channel: &str) -> Socket {
-    let url = format!("{}/ws/{channel}", base.replace("http://", "ws://"));
-    let (socket, response) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-    assert_eq!(response.status(), 101);
-    socket
-}
-
-async fn next_text(socket: &mut Socket) -> String {
-    let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
-        .await
-        .expect("a websocket message within 20 s")
-        .expect("the socket is open")
-        .expect("a valid frame");
-    match message {
-        Message::Text(text) => text.to_string(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
 }
 
 /// Places an order at `route` while `user`'s websocket listens; checks the answer and the

@@ -1,4 +1,5 @@
-//! A small HTTP/1.1 client for tests: one connection per request, the whole body read.
+//! A small HTTP/1.1 client for tests: one connection per request, the whole body read; and
+//! websocket clients of a server's `/ws/{channel}`.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -66,4 +67,30 @@ pub async fn get(base: &str, path: &str) -> Reply {
 /// `POST path` with a JSON body.
 pub async fn post_json(base: &str, path: &str, body: &serde_json::Value) -> Reply {
     send(base, "POST", path, &[("content-type", "application/json")], body.to_string()).await
+}
+
+/// A websocket client connection.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to channel `channel` of the server at `base` (`http://...`).
+pub async fn listen(base: &str, channel: &str) -> Socket {
+    let url = format!("{}/ws/{channel}", base.replace("http://", "ws://"));
+    let (socket, response) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    assert_eq!(response.status(), 101);
+    socket
+}
+
+/// The next message on `socket`, which must be text and come within 20 s.
+pub async fn next_text(socket: &mut Socket) -> String {
+    use futures_util::StreamExt;
+    let message = tokio::time::timeout(std::time::Duration::from_secs(20), socket.next())
+        .await
+        .expect("a websocket message within 20 s")
+        .expect("the socket is open")
+        .expect("a valid frame");
+    match message {
+        tokio_tungstenite::tungstenite::Message::Text(text) => text.to_string(),
+        other => panic!("expected a text message, got {other:?}"),
+    }
 }
