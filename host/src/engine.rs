@@ -55,6 +55,8 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
         .total_stacks(n)
         .async_stack_keep_resident(STACK_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .decommit_batch_size(DECOMMIT_BATCH)
         .max_memory_size(limits.max_memory);
 
     config
@@ -76,8 +78,23 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
 const ASYNC_STACK_HOST_ROOM: usize = 1 << 20;
 
 /// The part of a fiber stack kept resident (and zeroed with `memset`) between calls. The
-/// demo's handlers, and a CPython or SpiderMonkey guest's, touch 16 KiB of it per call.
-const STACK_KEEP_RESIDENT: usize = 64 << 10;
+/// demo's handlers, and a CPython or SpiderMonkey guest's, touch 16 KiB of it per call; a guest
+/// that touches more gets the rest decommitted and faults it in again next time.
+const STACK_KEEP_RESIDENT: usize = 16 << 10;
+
+/// The part of each table slot reset with `memset` instead of being decommitted: a typical
+/// component's tables fit in a page or two, so they stay resident and no `madvise` or page
+/// fault is spent on them per instance (B4b: +17%, BENCHMARKS.md). At most this much per table
+/// slot stays resident: 64 MiB for the default pool of 1,024 instances. Linear memories are not
+/// kept resident: `memset` of their first bytes misses what guests touch (a Rust guest's stack
+/// is its first 1 MiB), and Wasmtime's `PAGEMAP_SCAN` reset skips pages that are swapped out.
+const TABLE_KEEP_RESIDENT: usize = 16 << 10;
+
+/// Slots whose pages are decommitted together, in one `process_madvise`, instead of one
+/// `madvise` per memory and stack as each instance ends. A slot waits in the batch, unusable,
+/// until the batch is flushed (at most 31 regions wait per CPU), or at once when the pool has
+/// no free slot left.
+const DECOMMIT_BATCH: usize = 32;
 
 /// The compiled-code cache in `dir`.
 pub(crate) fn cache(dir: PathBuf) -> wasmtime::Result<Cache> {
