@@ -113,7 +113,17 @@ impl SqlConnection for PgConnection {
     async fn execute(&mut self, statement: &str, params: &[Value]) -> Result<u64, SqlError> {
         let stmt = self.prepare(statement).await?;
         let params = PgValue::list(params);
-        self.client().execute(&stmt, &PgValue::refs(&params)).await.map_err(classify)
+        let result = self.client().execute(&stmt, &PgValue::refs(&params)).await;
+        match result {
+            // PostgreSQL's `CREATE ... IF NOT EXISTS` is not safe against itself: when two
+            // sessions create the same object at once, one fails on the system catalogs' unique
+            // index instead of finding the object. Outside a transaction the statement has no
+            // effect then, so it runs again and now finds the object.
+            Err(e) if !self.in_transaction && lost_create_race(statement, &e) => {
+                self.client().execute(&stmt, &PgValue::refs(&params)).await.map_err(classify)
+            }
+            result => result.map_err(classify),
+        }
     }
 
     async fn query(&mut self, statement: &str, params: &[Value]) -> Result<Rows, SqlError> {
@@ -251,6 +261,17 @@ impl ToSql for PgValue {
     to_sql_checked!();
 }
 
+/// Whether `e` is a `CREATE ... IF NOT EXISTS` losing a race with the same statement in another
+/// session: a unique violation in the catalogs, or the object created in between.
+fn lost_create_race(statement: &str, e: &tokio_postgres::Error) -> bool {
+    let Some(db) = e.as_db_error() else { return false };
+    let words: Vec<String> = statement.split_whitespace().take(12).map(str::to_ascii_uppercase).collect();
+    let if_not_exists = words.windows(3).any(|w| w == ["IF", "NOT", "EXISTS"]);
+    words.first().is_some_and(|w| w == "CREATE")
+        && if_not_exists
+        && matches!(db.code().code(), "23505" | "42P07" | "42710")
+}
+
 /// Maps a PostgreSQL error to what the guest sees, by SQLSTATE class.
 fn classify(e: tokio_postgres::Error) -> SqlError {
     if let Some(db) = e.as_db_error() {
@@ -279,6 +300,8 @@ fn classify(e: tokio_postgres::Error) -> SqlError {
 
 #[cfg(test)]
 mod tests {
+    use super::SqlBackend;
+
     #[test]
     fn pool_size_is_taken_from_the_url() {
         assert_eq!(
@@ -295,5 +318,27 @@ mod tests {
         let db = super::PostgresDb::new(&url).unwrap();
         let table = mixio_tests::services::unique_name("conformance");
         super::super::backend::conformance::run(&db, &table).await;
+    }
+
+    #[tokio::test]
+    async fn create_if_not_exists_at_once_from_many_connections() {
+        let Some(url) = mixio_tests::services::postgres() else { return };
+        let db = super::PostgresDb::new(&url).unwrap();
+        for round in 0..10 {
+            let table = mixio_tests::services::unique_name(&format!("race{round}"));
+            let statement = format!("CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY)");
+            let mut connections = Vec::new();
+            for _ in 0..8 {
+                connections.push(db.connection().await.unwrap());
+            }
+            let results = futures_util::future::join_all(
+                connections.iter_mut().map(|c| c.execute(&statement, &[])),
+            )
+            .await;
+            for result in results {
+                assert!(result.is_ok(), "round {round}: {result:?}");
+            }
+            connections[0].execute(&format!("DROP TABLE {table}"), &[]).await.unwrap();
+        }
     }
 }
