@@ -144,43 +144,86 @@ fn b1_import_round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-/// B1 again, the two sides alternating request by request: on a shared machine whose speed
-/// drifts over seconds, the ratio of two neighbouring requests is steadier than the ratio of
-/// two medians measured seconds apart. Returns the median ratio and its interquartile range
-/// for each case.
-fn b1_paired() -> Vec<(&'static str, f64, f64, f64)> {
-    const ROUNDS: usize = 201;
-    let rt = runtime();
-    let time = |call: std::pin::Pin<&mut dyn Future<Output = ()>>| {
-        let start = std::time::Instant::now();
-        rt.block_on(call);
-        start.elapsed().as_secs_f64()
-    };
-    let mut results = Vec::new();
-    for (case, yield_once) in B1_CASES {
-        let sides = B1Sides::new(yield_once);
-        let ours = || time(std::pin::pin!(sides.mixio()));
-        let theirs = || time(std::pin::pin!(sides.wasmtime()));
-        for _ in 0..5 {
-            ours();
-            theirs();
-        }
-        let mut ratios: Vec<f64> = (0..ROUNDS)
-            .map(|round| {
-                // Alternate which side goes first, so neither always runs on a warmer cache.
-                if round % 2 == 0 {
-                    let a = ours();
-                    a / theirs()
-                } else {
-                    let b = theirs();
-                    ours() / b
-                }
-            })
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        results.push((case, ratios[ROUNDS / 2], ratios[ROUNDS / 4], ratios[3 * ROUNDS / 4]));
+/// Rounds of each paired measurement (odd, so that the median is one of them).
+const ROUNDS: usize = 201;
+
+/// Runs `ours` and `theirs` alternately, [`ROUNDS`] times each after a short warm-up (which
+/// side goes first alternates too, so neither always runs on a warmer cache), and returns the
+/// median and the interquartile range of `compare(ours, theirs)` over the rounds. On a shared
+/// machine whose speed drifts over seconds, two neighbouring runs compare more steadily than
+/// two medians measured seconds apart.
+fn paired(
+    mut ours: impl FnMut() -> f64,
+    mut theirs: impl FnMut() -> f64,
+    compare: impl Fn(f64, f64) -> f64,
+) -> (f64, f64, f64) {
+    for _ in 0..5 {
+        ours();
+        theirs();
     }
-    results
+    let mut values: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            if round % 2 == 0 {
+                let a = ours();
+                compare(a, theirs())
+            } else {
+                let b = theirs();
+                compare(ours(), b)
+            }
+        })
+        .collect();
+    values.sort_by(f64::total_cmp);
+    (values[ROUNDS / 2], values[ROUNDS / 4], values[3 * ROUNDS / 4])
+}
+
+/// Seconds `future` takes to run to completion on `rt`.
+fn seconds(rt: &tokio::runtime::Runtime, future: impl Future<Output = ()>) -> f64 {
+    let start = std::time::Instant::now();
+    rt.block_on(future);
+    start.elapsed().as_secs_f64()
+}
+
+/// B1 again, the two sides alternating request by request: the median ratio of mixio's time
+/// to bare Wasmtime's, and its interquartile range, for each case.
+fn b1_paired() -> Vec<(&'static str, (f64, f64, f64))> {
+    let rt = runtime();
+    B1_CASES
+        .into_iter()
+        .map(|(case, yield_once)| {
+            let sides = B1Sides::new(yield_once);
+            let ratio = paired(|| seconds(&rt, sides.mixio()), || seconds(&rt, sides.wasmtime()), |a, b| a / b);
+            (case, ratio)
+        })
+        .collect()
+}
+
+/// B2 (b) again, the fiber and the plain `await` alternating run by run ([`WAITS`] awaits
+/// each): the median overhead of `fiber::block_on` per await in nanoseconds, and its
+/// interquartile range.
+fn b2_paired() -> (f64, f64, f64) {
+    let rt = runtime();
+    let local = tokio::task::LocalSet::new();
+    let fiber = || {
+        seconds(
+            &rt,
+            local.run_until(fiber::spawn(|| {
+                for _ in 0..WAITS {
+                    fiber::block_on(tokio::task::yield_now());
+                }
+            })),
+        )
+    };
+    let plain = || {
+        seconds(
+            &rt,
+            local.run_until(async {
+                for _ in 0..WAITS {
+                    tokio::task::yield_now().await;
+                }
+            }),
+        )
+    };
+    paired(fiber, plain, |a, b| (a - b) * 1e9 / WAITS as f64)
 }
 
 fn b2_fiber_block_on(c: &mut Criterion) {
@@ -341,13 +384,21 @@ fn main() {
     print_ratios();
     // `cargo bench -- <filter>`: the paired B1 runs unless the filter leaves B1 out.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    if filter.is_none_or(|f| "B1 import round trip".contains(&f) || f.contains("B1")) {
+    if filter.as_deref().is_none_or(|f| "B1 import round trip".contains(f) || f.contains("B1")) {
         println!("\nB1 paired (mixio and bare Wasmtime alternating, 201 requests of {PINGS} pings each):\n");
         println!("| case | median ratio | interquartile range | target | met |");
         println!("|---|---|---|---|---|");
-        for (case, median, q1, q3) in b1_paired() {
+        for (case, (median, q1, q3)) in b1_paired() {
             let met = if median <= 1.10 { "yes" } else { "no" };
             println!("| B1 {case} | {median:.3} | {q1:.3}–{q3:.3} | ratio <= 1.1 | {met} |");
         }
+    }
+    if filter.as_deref().is_none_or(|f| "B2 fiber block_on".contains(f) || f.contains("B2")) {
+        println!("\nB2 (b) paired (fiber and plain await alternating, 201 runs of {WAITS} yield_now each):\n");
+        println!("| case | median overhead (ns/op) | interquartile range | target | met |");
+        println!("|---|---|---|---|---|");
+        let (median, q1, q3) = b2_paired();
+        let met = if median <= 40.0 { "yes" } else { "no" };
+        println!("| B2 b yield_now | {median:.1} | {q1:.1}–{q3:.1} | overhead <= 40 ns | {met} |");
     }
 }
