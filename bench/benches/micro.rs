@@ -191,7 +191,8 @@ fn b1_paired() -> Vec<(&'static str, (f64, f64, f64))> {
         .into_iter()
         .map(|(case, yield_once)| {
             let sides = B1Sides::new(yield_once);
-            let ratio = paired(|| seconds(&rt, sides.mixio()), || seconds(&rt, sides.wasmtime()), |a, b| a / b);
+            let ratio =
+                paired(|| seconds(&rt, sides.mixio()), || seconds(&rt, sides.wasmtime()), |a, b| a / b);
             (case, ratio)
         })
         .collect()
@@ -394,7 +395,9 @@ fn main() {
         }
     }
     if filter.as_deref().is_none_or(|f| "B2 fiber block_on".contains(f) || f.contains("B2")) {
-        println!("\nB2 (b) paired (fiber and plain await alternating, 201 runs of {WAITS} yield_now each):\n");
+        println!(
+            "\nB2 (b) paired (fiber and plain await alternating, 201 runs of {WAITS} yield_now each):\n"
+        );
         println!("| case | median overhead (ns/op) | interquartile range | target | met |");
         println!("|---|---|---|---|---|");
         let (median, q1, q3) = b2_paired();

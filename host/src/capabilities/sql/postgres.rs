@@ -331,10 +331,9 @@ mod tests {
             for _ in 0..8 {
                 connections.push(db.connection().await.unwrap());
             }
-            let results = futures_util::future::join_all(
-                connections.iter_mut().map(|c| c.execute(&statement, &[])),
-            )
-            .await;
+            let results =
+                futures_util::future::join_all(connections.iter_mut().map(|c| c.execute(&statement, &[])))
+                    .await;
             for result in results {
                 assert!(result.is_ok(), "round {round}: {result:?}");
             }
