@@ -204,27 +204,23 @@ fn b1_paired() -> Vec<(&'static str, (f64, f64, f64))> {
 fn b2_paired() -> (f64, f64, f64) {
     let rt = runtime();
     let local = tokio::task::LocalSet::new();
-    let fiber = || {
-        seconds(
-            &rt,
-            local.run_until(fiber::spawn(|| {
-                for _ in 0..WAITS {
-                    fiber::block_on(tokio::task::yield_now());
-                }
-            })),
-        )
-    };
-    let plain = || {
-        seconds(
-            &rt,
-            local.run_until(async {
-                for _ in 0..WAITS {
-                    tokio::task::yield_now().await;
-                }
-            }),
-        )
-    };
+    let fiber = || seconds(&rt, local.run_until(fiber::spawn(yield_on_fiber)));
+    let plain = || seconds(&rt, local.run_until(yield_awaited()));
     paired(fiber, plain, |a, b| (a - b) * 1e9 / WAITS as f64)
+}
+
+/// B2 (b) on a fiber: [`WAITS`] times `fiber::block_on(yield_now())`.
+fn yield_on_fiber() {
+    for _ in 0..WAITS {
+        fiber::block_on(tokio::task::yield_now());
+    }
+}
+
+/// B2 (b)'s baseline: [`WAITS`] times `yield_now().await`.
+async fn yield_awaited() {
+    for _ in 0..WAITS {
+        tokio::task::yield_now().await;
+    }
 }
 
 fn b2_fiber_block_on(c: &mut Criterion) {
@@ -255,26 +251,9 @@ fn b2_fiber_block_on(c: &mut Criterion) {
         })
     });
     group.bench_function("b yield_now/fiber", |b| {
-        b.iter(|| {
-            local.block_on(
-                &rt,
-                fiber::spawn(|| {
-                    for _ in 0..WAITS {
-                        fiber::block_on(tokio::task::yield_now());
-                    }
-                }),
-            )
-        })
+        b.iter(|| local.block_on(&rt, fiber::spawn(yield_on_fiber)))
     });
-    group.bench_function("b yield_now/await", |b| {
-        b.iter(|| {
-            local.block_on(&rt, async {
-                for _ in 0..WAITS {
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-    });
+    group.bench_function("b yield_now/await", |b| b.iter(|| local.block_on(&rt, yield_awaited())));
     group.finish();
 }
 
@@ -383,7 +362,7 @@ fn main() {
     micro();
     Criterion::default().configure_from_args().final_summary();
     print_ratios();
-    // `cargo bench -- <filter>`: the paired B1 runs unless the filter leaves B1 out.
+    // `cargo bench -- <filter>`: the paired B1 and B2 run unless the filter leaves them out.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if filter.as_deref().is_none_or(|f| "B1 import round trip".contains(f) || f.contains("B1")) {
         println!("\nB1 paired (mixio and bare Wasmtime alternating, 201 requests of {PINGS} pings each):\n");
