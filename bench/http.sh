@@ -23,7 +23,10 @@ command -v wrk >/dev/null || { echo "bench/http.sh needs wrk: apt-get install wr
 if [ ! -x "$WASMTIME" ]; then
     cargo install wasmtime-cli --version 48.0.8 --locked --root "$TOOLS"
 fi
-cargo build -q --release -p mixio-host -p food-delivery-native
+# Two builds, not one: built together, cargo would give `mixio` the features the baseline's
+# dependencies turn on (sqlx turns on `tracing`'s `log`, which makes every span cost more).
+cargo build -q --release -p mixio-host --bin mixio
+cargo build -q --release -p food-delivery-native
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -q --release --target wasm32-wasip2 -p wasi-hello -p hello -p sleepy -p food-delivery -p kitchen
 G=target/wasm32-wasip2/release

@@ -270,7 +270,7 @@ impl Component {
                 reason: "does not export `wasi:http/incoming-handler`".into(),
             });
         };
-        let span = tracing::info_span!("call_http", component = %self.inner.name, method = %request.method(), uri = %request.uri());
+        let span = tracing::debug_span!("call_http", component = %self.inner.name, method = %request.method(), uri = %request.uri());
         self.inner.host.counters.call_started();
         let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
         let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
@@ -643,7 +643,7 @@ impl IntoFuture for Call {
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let span = tracing::info_span!("call", component = %self.component.inner.name, method = %self.request.method, uri = %self.request.path_with_query);
+        let span = tracing::debug_span!("call", component = %self.component.inner.name, method = %self.request.method, uri = %self.request.path_with_query);
         let call = async move {
             let c = &self.component;
             c.supervise(c.handle(self.request, self.timeout), self.timeout, self.cancel).await
