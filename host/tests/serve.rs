@@ -158,7 +158,7 @@ fn script_view_end_to_end(route: &str, name: &str) {
     let user = services::unique_name(name);
     runtime().block_on(order_checks(&server.url, route, &user));
     check_orders(&dir, &user);
-    let component = format!("component=food-delivery-{name}");
+    let component = format!("component=\"food-delivery-{name}\"");
     assert!(
         server.log().lines().any(|l| l.contains("order ") && l.contains(&component)),
         "the view logs through the host log:\n{}",
