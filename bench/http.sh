@@ -35,8 +35,11 @@ export MIXIO_CACHE_DIR=$TOOLS/cache
 ulimit -n 65536 2>/dev/null || true  # wrk -c1000 needs file descriptors
 
 SERVER=
+# A server's stdout and stderr both go to its log file: `wasmtime serve` prints a guest's
+# stdout to its own stdout, mixio to its log (stderr), so each writes the same guest lines
+# (wasi-hello prints one per request) to the same kind of file.
 start() {
-    taskset -c 0 "$@" >/dev/null 2>"$TOOLS/server.log" &
+    taskset -c 0 "$@" >"$TOOLS/server.log" 2>&1 &
     SERVER=$!
     for _ in $(seq 1 300); do
         if curl -s -o /dev/null "$BASE/"; then return; fi
@@ -52,16 +55,28 @@ stop() {
 }
 trap stop EXIT
 
-# measure PATH CONNECTIONS -> "rps p99 non2xx errors"
+# CPU time the server has used so far (all its threads, user and system), in clock ticks.
+cpu_ticks() {
+    awk '{print $14 + $15}' "/proc/$SERVER/stat"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# measure PATH CONNECTIONS -> "rps p99 non2xx errors cpu_us_per_request"
+# The CPU per request is the server's CPU time during the run over the requests it answered:
+# unlike rps, it does not depend on whether the server was bound by the CPU or by latency.
 measure() {
-    local out
+    local out before after
+    before=$(cpu_ticks)
     out=$(taskset -c 1 wrk -t2 -c"$2" -d"$DURATION" --latency ${WRK_SCRIPT:+-s "$WRK_SCRIPT"} "$BASE$1")
-    local rps p99 non2xx errors
+    after=$(cpu_ticks)
+    local rps p99 non2xx errors requests cpu
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
     errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-    echo "$rps $p99 ${non2xx:-0} ${errors:-0}"
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" 'BEGIN { printf "%.0f", n ? t * us / n : 0 }')
+    echo "$rps $p99 ${non2xx:-0} ${errors:-0} $cpu"
 }
 
 ROWS=()
@@ -73,11 +88,12 @@ compare() {
     while [ "$1" != "--" ]; do a+=("$1"); shift; done
     shift
     b=("$@")
-    start "${a[@]}"; read -r rps_a p99_a bad_a err_a < <(measure "$path_a" "$conns"); stop
-    start "${b[@]}"; read -r rps_b p99_b bad_b err_b < <(measure "$path_b" "$conns"); stop
-    local ratio
+    start "${a[@]}"; read -r rps_a p99_a bad_a err_a cpu_a < <(measure "$path_a" "$conns"); stop
+    start "${b[@]}"; read -r rps_b p99_b bad_b err_b cpu_b < <(measure "$path_b" "$conns"); stop
+    local ratio cpu_ratio
     ratio=$(awk -v a="$rps_a" -v b="$rps_b" 'BEGIN { printf "%.2f", a / b }')
-    ROWS+=("| $id | $what | $rps_a | $rps_b | **$ratio** | $p99_a | $p99_b | $bad_a+$err_a / $bad_b+$err_b | $target |")
+    cpu_ratio=$(awk -v a="$cpu_a" -v b="$cpu_b" 'BEGIN { printf "%.2f", a ? b / a : 0 }')
+    ROWS+=("| $id | $what | $rps_a | $rps_b | **$ratio** | $p99_a | $p99_b | $bad_a+$err_a / $bad_b+$err_b | $cpu_a / $cpu_b | $cpu_ratio | $target |")
     echo "${ROWS[-1]}"
 }
 
@@ -130,8 +146,8 @@ WRK_SCRIPT=$B8/order.lua compare B8 "food-delivery (SQLite, HTTP, websocket) aga
 
 echo
 echo "DURATION=$DURATION, $(nproc) cores, $(date -u +%Y-%m-%d)"
-echo "| id | what | mixio rps | baseline rps | ratio | mixio p99 | baseline p99 | non-2xx+errors (mixio / baseline) | target |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| id | what | mixio rps | baseline rps | ratio | mixio p99 | baseline p99 | non-2xx+errors (mixio / baseline) | CPU µs per request (mixio / baseline) | baseline CPU / mixio CPU | target |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 
 # B6: density. Every suspended guest costs memory maps (a fiber stack and its guard page, and
