@@ -9,6 +9,9 @@
 //!   `201 {"mins": N}`;
 //! - `GET /ws/{channel}`: a websocket receiving what is sent to the channel.
 //!
+//! Like the two guests, it logs a line per order and per ticket (`tracing` to stderr, `INFO`
+//! unless `RUST_LOG` says otherwise, as `mixio serve`).
+//!
 //! ```sh
 //! cargo run --release -p food-delivery-native -- 127.0.0.1:18080 /tmp/orders.db
 //! ```
@@ -51,6 +54,9 @@ struct App {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:18080".into());
     let db_path = args.next().unwrap_or_else(|| "food-delivery-native.db".into());
@@ -134,6 +140,7 @@ async fn order(
     if let Err(e) = stored.await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, e);
     }
+    tracing::info!("order {id}: {dish} for {user}");
 
     let ticket = json!({ "id": id, "user": user, "dish": dish }).to_string();
     let request = hyper::Request::post(&app.kitchen_url)
@@ -180,7 +187,9 @@ async fn kitchen(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let mins = 30 + (r >> 32) % 31;
     tokio::time::sleep(Duration::from_millis(20 + r % 181)).await;
     ticket.insert("mins".into(), mins.into());
+    let dish = ticket.get("dish").and_then(Value::as_str).unwrap_or_default().to_string();
     app.tickets.lock().unwrap().insert(format!("ticket:{id}"), Value::Object(ticket));
+    tracing::info!("ticket {id}: {dish} in {mins} min");
     (StatusCode::CREATED, Json(json!({ "mins": mins }))).into_response()
 }
 
