@@ -3,10 +3,11 @@
 # sleeping 10 ms, 1000 connections) against `wasmtime serve`, B7 (async against blocking
 # mode, the same .wasm), B8 (the food-delivery demo against the same service written with
 # axum + sqlx), then B6 (density, `cargo bench --bench density`). Both sides of each comparison
-# run in this one invocation, the server pinned to core 0 and wrk to core 1; the script ends
-# with tables of ratios and of density.
+# run in this one invocation, ROUNDS times, alternating which goes first, the server pinned to
+# core 0 and wrk to core 1; the script ends with tables of medians and ratios, and of density.
 #
-#     bench/http.sh                 # DURATION=10s by default
+#     bench/http.sh                 # DURATION=10s and ROUNDS=3 by default
+#     DURATION=5s bench/http.sh     # the figures in BENCHMARKS.md
 #
 # Needs wrk (Debian: apt-get install wrk). Installs wasmtime-cli 48.0.8 into bench/.tools
 # (ignored by git) when it is missing.
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 TOOLS=bench/.tools
 WASMTIME=$TOOLS/bin/wasmtime
 PORT=18080
@@ -79,8 +81,23 @@ measure() {
     echo "$rps $p99 ${non2xx:-0} ${errors:-0} $cpu"
 }
 
+# median FORMAT NUMBER... -> the median (of an even count, the mean of the two middle ones)
+median() {
+    local format=$1
+    shift
+    printf '%s\n' "$@" | sort -g | awk -v f="$format" '{ v[NR] = $1 }
+        END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# ms LATENCY -> the latency in milliseconds (wrk prints us, ms or s)
+ms() {
+    awk -v t="$1" 'BEGIN { v = t + 0; if (t ~ /us$/) v /= 1000; else if (t ~ /[0-9]s$/) v *= 1000; printf "%.2f", v }'
+}
+
 ROWS=()
-# compare ID WHAT TARGET PATH_A CONNS -- MIXIO_CMD... -- PATH_B -- BASELINE_CMD...
+# compare ID WHAT TARGET CONNS PATH_A PATH_B MIXIO_CMD... -- BASELINE_CMD...
+# Runs ROUNDS rounds of both sides, alternating which goes first, so that the machine's speed
+# drifting during the run falls on both; reports each side's median and the median of the
+# rounds' ratios with their range.
 compare() {
     local id=$1 what=$2 target=$3 conns=$4 path_a=$5 path_b=$6
     shift 6
@@ -88,12 +105,25 @@ compare() {
     while [ "$1" != "--" ]; do a+=("$1"); shift; done
     shift
     b=("$@")
-    start "${a[@]}"; read -r rps_a p99_a bad_a err_a cpu_a < <(measure "$path_a" "$conns"); stop
-    start "${b[@]}"; read -r rps_b p99_b bad_b err_b cpu_b < <(measure "$path_b" "$conns"); stop
-    local ratio cpu_ratio
-    ratio=$(awk -v a="$rps_a" -v b="$rps_b" 'BEGIN { printf "%.2f", a / b }')
-    cpu_ratio=$(awk -v a="$cpu_a" -v b="$cpu_b" 'BEGIN { printf "%.2f", a ? b / a : 0 }')
-    ROWS+=("| $id | $what | $rps_a | $rps_b | **$ratio** | $p99_a | $p99_b | $bad_a+$err_a / $bad_b+$err_b | $cpu_a / $cpu_b | $cpu_ratio | $target |")
+    local -a rps_a rps_b p99_a p99_b cpu_a cpu_b ratios cpu_ratios
+    local bad_a=0 bad_b=0 round side rps p99 bad err cpu
+    for round in $(seq 1 "$ROUNDS"); do
+        for side in $((round % 2 ? 0 : 1)) $((round % 2 ? 1 : 0)); do
+            if [ "$side" = 0 ]; then
+                start "${a[@]}"; read -r rps p99 bad err cpu < <(measure "$path_a" "$conns"); stop
+                rps_a+=("$rps"); p99_a+=("$(ms "$p99")"); cpu_a+=("$cpu"); bad_a=$((bad_a + bad + err))
+            else
+                start "${b[@]}"; read -r rps p99 bad err cpu < <(measure "$path_b" "$conns"); stop
+                rps_b+=("$rps"); p99_b+=("$(ms "$p99")"); cpu_b+=("$cpu"); bad_b=$((bad_b + bad + err))
+            fi
+        done
+        ratios+=("$(awk -v a="${rps_a[-1]}" -v b="${rps_b[-1]}" 'BEGIN { printf "%.3f", a / b }')")
+        cpu_ratios+=("$(awk -v a="${cpu_a[-1]}" -v b="${cpu_b[-1]}" 'BEGIN { printf "%.3f", a ? b / a : 0 }')")
+        echo "$id round $round: mixio ${rps_a[-1]} rps, ${cpu_a[-1]} µs/request; baseline ${rps_b[-1]} rps, ${cpu_b[-1]} µs/request; ratio ${ratios[-1]}" >&2
+    done
+    local range
+    range=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f–%.2f", lo, hi }')
+    ROWS+=("| $id | $what | $(median %.0f "${rps_a[@]}") | $(median %.0f "${rps_b[@]}") | **$(median %.2f "${ratios[@]}")** ($range) | $(median %.1f "${p99_a[@]}") | $(median %.1f "${p99_b[@]}") | $bad_a / $bad_b | $(median %.0f "${cpu_a[@]}") / $(median %.0f "${cpu_b[@]}") | $(median %.2f "${cpu_ratios[@]}") | $target |")
     echo "${ROWS[-1]}"
 }
 
@@ -114,7 +144,8 @@ compare B7 "50 ms of I/O, async against blocking (64 threads), -c1000" "rps >= 1
     "$MIXIO" serve "$G/sleepy.wasm" --listen 127.0.0.1:$PORT --io blocking:64
 
 # B8: the demo on embedded defaults (SQLite, in-memory KV and pub/sub) against axum + sqlx.
-# Each side starts on a new database; the kitchen thinks 20 to 200 ms per order on both.
+# Each side starts on a new database, kept over the rounds; the kitchen thinks 20 to 200 ms
+# per order on both.
 B8=$TOOLS/b8
 rm -rf "$B8" && mkdir -p "$B8/mixio" "$B8/native"
 cat >"$B8/mixio.toml" <<TOML
@@ -145,8 +176,8 @@ WRK_SCRIPT=$B8/order.lua compare B8 "food-delivery (SQLite, HTTP, websocket) aga
     target/release/food-delivery-native 127.0.0.1:$PORT "$B8/native/orders.db"
 
 echo
-echo "DURATION=$DURATION, $(nproc) cores, $(date -u +%Y-%m-%d)"
-echo "| id | what | mixio rps | baseline rps | ratio | mixio p99 | baseline p99 | non-2xx+errors (mixio / baseline) | CPU µs per request (mixio / baseline) | baseline CPU / mixio CPU | target |"
+echo "DURATION=$DURATION, ROUNDS=$ROUNDS (medians), $(nproc) cores, $(date -u +%Y-%m-%d)"
+echo "| id | what | mixio rps | baseline rps | ratio (range) | mixio p99 (ms) | baseline p99 (ms) | non-2xx+errors (mixio / baseline) | CPU µs per request (mixio / baseline) | baseline CPU / mixio CPU | target |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 
