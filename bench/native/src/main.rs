@@ -175,9 +175,9 @@ async fn kitchen(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(ticket) => ticket,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("expected a JSON order: {e}")),
     };
-    if !ticket.get("dish").is_some_and(Value::is_string) {
+    let Some(dish) = ticket.get("dish").and_then(Value::as_str).map(str::to_string) else {
         return error(StatusCode::BAD_REQUEST, "the order needs a string `dish`");
-    }
+    };
     let r = random();
     let id = match ticket.get("id") {
         Some(Value::String(id)) => id.clone(),
@@ -187,7 +187,6 @@ async fn kitchen(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let mins = 30 + (r >> 32) % 31;
     tokio::time::sleep(Duration::from_millis(20 + r % 181)).await;
     ticket.insert("mins".into(), mins.into());
-    let dish = ticket.get("dish").and_then(Value::as_str).unwrap_or_default().to_string();
     app.tickets.lock().unwrap().insert(format!("ticket:{id}"), Value::Object(ticket));
     tracing::info!("ticket {id}: {dish} in {mins} min");
     (StatusCode::CREATED, Json(json!({ "mins": mins }))).into_response()
