@@ -263,6 +263,23 @@ impl Component {
         B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        self.call_http_holding(request, timeout, ()).await
+    }
+
+    /// [`call_http`](Component::call_http), holding `slot` (an admission permit) until both
+    /// the instance is gone and the response body is finished or dropped: the instance may
+    /// outlive its body (it runs on after sending it), and the body its instance.
+    pub(crate) async fn call_http_holding<B>(
+        &self,
+        request: hyper::Request<B>,
+        timeout: Option<Duration>,
+        slot: impl Send + Sync + 'static,
+    ) -> Result<hyper::Response<HttpBody>, Error>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let slot: Arc<dyn Send + Sync> = Arc::new(slot);
         let name = || self.inner.name.to_string();
         let Some(pre) = self.inner.proxy.clone() else {
             return Err(Error::Unsupported {
@@ -284,13 +301,15 @@ impl Component {
 
         let component = self.clone();
         let (failure_sender, failure) = tokio::sync::oneshot::channel();
+        let mut instance = Occupied { store, _slot: slot.clone() };
         let guest = async move {
+            let store = &mut instance.store;
             let work = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+                let proxy = pre.instantiate_async(&mut *store).await?;
+                proxy.wasi_http_incoming_handler().call_handle(&mut *store, incoming, outparam).await
             };
             let result = match deadline(work, timeout).await {
-                Ok(result) => result.map_err(|e| component.guest_error(&store, e)),
+                Ok(result) => result.map_err(|e| component.guest_error(store, e)),
                 Err(Elapsed) => Err(component.timeout_error(timeout)),
             };
             if let Err(e @ Error::Timeout { .. }) = &result {
@@ -301,7 +320,7 @@ impl Component {
             if let Err(e) = &result {
                 let _ = failure_sender.send(e.to_string());
             }
-            drop(store);
+            drop(instance);
             result
         };
         let mut task = AbortOnDrop(Some(tokio::spawn(guest.instrument(span))));
@@ -309,7 +328,9 @@ impl Component {
             Ok(Ok(response)) => {
                 task.detach();
                 let component = self.inner.name.clone();
-                Ok(response.map(|body| GuestBody { body, failure: Some(failure), component }.boxed_unsync()))
+                Ok(response.map(|body| {
+                    GuestBody { body, failure: Some(failure), component, _slot: slot }.boxed_unsync()
+                }))
             }
             Ok(Err(code)) => Err(Error::Failed { component: name(), message: format!("it answered {code}") }),
             Err(_) => match task.join().await {
@@ -557,6 +578,15 @@ struct GuestBody {
     /// Sent (the call's error) before the guest's store, and with it the body's sender, is dropped.
     failure: Option<tokio::sync::oneshot::Receiver<String>>,
     component: Arc<str>,
+    _slot: Arc<dyn Send + Sync>,
+}
+
+/// A `wasi:http` guest's store and the slot it occupies. Fields drop in order: the store, and
+/// with it the instance's place in the pool, is gone before the slot is given back, however
+/// the guest's task ends (finished, failed, or aborted).
+struct Occupied {
+    store: Store<GuestState>,
+    _slot: Arc<dyn Send + Sync>,
 }
 
 impl hyper::body::Body for GuestBody {

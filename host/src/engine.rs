@@ -48,6 +48,10 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         }
         config.memory_reservation(limits.max_memory as u64).memory_guard_size(MEMORY_GUARD);
     }
+    // Decommits are not batched (`decommit_batch_size` stays 1): a slot in a batch is unusable
+    // until the batch is flushed, and Wasmtime's flush on a full pool can miss a batch another
+    // thread is flushing, so a pool exactly at its limit refused instances that admission had
+    // let in (503s under a full queue; BENCHMARKS.md, "Decommits batched, then withdrawn").
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
@@ -56,7 +60,6 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .total_stacks(n)
         .async_stack_keep_resident(STACK_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)
-        .decommit_batch_size(DECOMMIT_BATCH)
         .max_memory_size(limits.max_memory);
 
     config
@@ -89,12 +92,6 @@ const STACK_KEEP_RESIDENT: usize = 16 << 10;
 /// kept resident: `memset` of their first bytes misses what guests touch (a Rust guest's stack
 /// is its first 1 MiB), and Wasmtime's `PAGEMAP_SCAN` reset skips pages that are swapped out.
 const TABLE_KEEP_RESIDENT: usize = 16 << 10;
-
-/// Slots whose pages are decommitted together, in one `process_madvise`, instead of one
-/// `madvise` per memory and stack as each instance ends. A slot waits in the batch, unusable,
-/// until the batch is flushed (at most 31 regions wait per CPU), or at once when the pool has
-/// no free slot left.
-const DECOMMIT_BATCH: usize = 32;
 
 /// The compiled-code cache in `dir`.
 pub(crate) fn cache(dir: PathBuf) -> wasmtime::Result<Cache> {

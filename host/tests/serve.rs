@@ -602,6 +602,53 @@ fn requests_beyond_the_concurrency_limit_wait_in_the_queue() {
     });
 }
 
+/// A pool exactly as large as the admission limit turns nobody away: the slot of a finished
+/// request is the next one's, whichever thread gives its pages back to the kernel. Fifty
+/// clients keep four slots in use: 10,000 requests to mixio's `hello` (instances ending and
+/// starting on both threads at once), and 2,000 to a `wasi:http` component sleeping 2 ms
+/// (its instance runs on after the response it streamed).
+#[test]
+fn a_pool_at_its_limit_serves_every_admitted_request() {
+    for (name, path, each) in [("hello", "/hello", 200), ("wasi-hello", "/?sleep=2", 40)] {
+        let manifest = format!(
+            "name = \"full\"\n[components.c]\nsource = \"{}\"\nroutes = [\"/*\"]\n\
+             limits = {{ max_concurrent = 4, queue = 1000 }}\n",
+            guest(name).display()
+        );
+        runtime().block_on(async {
+            let (base, stats, _) = start_in_process(&manifest).await;
+            let clients: Vec<_> = (0..50)
+                .map(|_| {
+                    let base = base.clone();
+                    tokio::spawn(async move {
+                        let mut refused = Vec::new();
+                        for _ in 0..each {
+                            let reply = client::get(&base, path).await;
+                            if reply.status != 200 {
+                                refused.push(format!("{} {}", reply.status, reply.body.trim()));
+                            }
+                        }
+                        refused
+                    })
+                })
+                .collect();
+            let mut refused = Vec::new();
+            for client in clients {
+                refused.extend(client.await.unwrap());
+            }
+            let total = 50 * each;
+            assert!(
+                refused.is_empty(),
+                "{name}: {} of {total} refused, e.g. {:?}",
+                refused.len(),
+                refused.first()
+            );
+            let stats = stats.admission("c").unwrap();
+            assert_eq!((stats.peak_running, stats.rejected), (4, 0), "{name}: the pool was full: {stats:?}");
+        });
+    }
+}
+
 #[test]
 fn requests_beyond_the_queue_get_503_with_retry_after() {
     runtime().block_on(async {

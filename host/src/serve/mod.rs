@@ -431,16 +431,11 @@ impl Shared {
                 Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_request)),
             });
         let request = hyper::Request::from_parts(parts, body);
-        match served.component.call_http(request, Some(limits.timeout)).await {
-            Ok(response) => response.map(|body| {
-                // The slot is held until the guest's body is sent (or the client leaves).
-                Limited::new(body, limits.max_response_body as usize)
-                    .map_frame(move |frame| {
-                        let _slot = &permit;
-                        frame
-                    })
-                    .boxed_unsync()
-            }),
+        // The slot is held until the instance is gone and its body is sent (or the client left).
+        match served.component.call_http_holding(request, Some(limits.timeout), permit).await {
+            Ok(response) => {
+                response.map(|body| Limited::new(body, limits.max_response_body as usize).boxed_unsync())
+            }
             Err(e) => error_response(&e),
         }
     }
