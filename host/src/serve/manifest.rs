@@ -225,12 +225,15 @@ impl App {
 
     /// The size of the instance pool, for the app's final `io` (the command line may change
     /// it after parsing): `max_instances`, by default the components' `max_concurrent` added
-    /// up (in blocking mode, at most the thread count), so that every request a component
-    /// admits finds an instance. A `max_instances` below that is an error.
+    /// up (in blocking mode, the thread count), so that every request a component admits
+    /// finds an instance. A `max_instances` below that is an error.
     pub fn pool_size(&self) -> Result<u32, Error> {
         let mut needed: usize = self.components.iter().map(|c| c.limits.max_concurrent).sum();
         if let crate::Io::Blocking { threads } = self.io {
-            needed = needed.min(threads); // an instance exists only while a thread runs it
+            // An instance exists only while a thread runs it, and until that thread lets go
+            // of it: a call that timed out has left admission, but its thread drops the
+            // instance only at the guest's next import or epoch tick.
+            needed = threads;
         }
         let needed = u32::try_from(needed).unwrap_or(u32::MAX);
         match self.max_instances {
@@ -503,6 +506,9 @@ mod tests {
         assert_eq!(parse(&two).unwrap().pool_size().unwrap(), 2000);
         let mut blocking = parse(&format!("io = \"blocking:8\"\n{two}")).unwrap();
         assert_eq!(blocking.pool_size().unwrap(), 8);
+        // Every thread may hold an instance, even with fewer admitted at once.
+        let few = format!("io = \"blocking:8\"\n{MINIMAL}\nlimits = {{ max_concurrent = 2 }}\n");
+        assert_eq!(parse(&few).unwrap().pool_size().unwrap(), 8);
         // `--io async` on that manifest: the pool follows the final mode.
         blocking.io = crate::Io::Async;
         assert_eq!(blocking.pool_size().unwrap(), 2000);
