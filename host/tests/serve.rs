@@ -576,16 +576,24 @@ fn sleepy_manifest(queue: usize) -> String {
     )
 }
 
-async fn fifty_slow_requests(base: &str) -> Vec<Reply> {
-    let requests: Vec<_> = (0..50)
+/// Fifty clients at once, each sending `each` requests for `path` one after the other; every
+/// reply.
+async fn fifty_clients(base: &str, path: &'static str, each: usize) -> Vec<Reply> {
+    let clients: Vec<_> = (0..50)
         .map(|_| {
             let base = base.to_string();
-            tokio::spawn(async move { client::get(&base, "/?ms=400").await })
+            tokio::spawn(async move {
+                let mut replies = Vec::with_capacity(each);
+                for _ in 0..each {
+                    replies.push(client::get(&base, path).await);
+                }
+                replies
+            })
         })
         .collect();
     let mut replies = Vec::new();
-    for request in requests {
-        replies.push(request.await.unwrap());
+    for client in clients {
+        replies.extend(client.await.unwrap());
     }
     replies
 }
@@ -594,7 +602,7 @@ async fn fifty_slow_requests(base: &str) -> Vec<Reply> {
 fn requests_beyond_the_concurrency_limit_wait_in_the_queue() {
     runtime().block_on(async {
         let (base, stats, _) = start_in_process(&sleepy_manifest(100)).await;
-        let replies = fifty_slow_requests(&base).await;
+        let replies = fifty_clients(&base, "/?ms=400", 1).await;
         assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
         let stats = stats.admission("sleepy").unwrap();
         assert_eq!(stats.peak_running, 4, "never more than 4 at once, and 4 were used: {stats:?}");
@@ -617,30 +625,13 @@ fn a_pool_at_its_limit_serves_every_admitted_request() {
         );
         runtime().block_on(async {
             let (base, stats, _) = start_in_process(&manifest).await;
-            let clients: Vec<_> = (0..50)
-                .map(|_| {
-                    let base = base.clone();
-                    tokio::spawn(async move {
-                        let mut refused = Vec::new();
-                        for _ in 0..each {
-                            let reply = client::get(&base, path).await;
-                            if reply.status != 200 {
-                                refused.push(format!("{} {}", reply.status, reply.body.trim()));
-                            }
-                        }
-                        refused
-                    })
-                })
-                .collect();
-            let mut refused = Vec::new();
-            for client in clients {
-                refused.extend(client.await.unwrap());
-            }
-            let total = 50 * each;
+            let replies = fifty_clients(&base, path, each).await;
+            let refused: Vec<&Reply> = replies.iter().filter(|r| r.status != 200).collect();
             assert!(
                 refused.is_empty(),
-                "{name}: {} of {total} refused, e.g. {:?}",
+                "{name}: {} of {} refused, e.g. {:?}",
                 refused.len(),
+                replies.len(),
                 refused.first()
             );
             let stats = stats.admission("c").unwrap();
@@ -653,7 +644,7 @@ fn a_pool_at_its_limit_serves_every_admitted_request() {
 fn requests_beyond_the_queue_get_503_with_retry_after() {
     runtime().block_on(async {
         let (base, stats, _) = start_in_process(&sleepy_manifest(10)).await;
-        let replies = fifty_slow_requests(&base).await;
+        let replies = fifty_clients(&base, "/?ms=400", 1).await;
         let ok = replies.iter().filter(|r| r.status == 200).count();
         let busy: Vec<&Reply> = replies.iter().filter(|r| r.status == 503).collect();
         assert_eq!(ok + busy.len(), 50, "{replies:?}");

@@ -228,13 +228,13 @@ impl App {
     /// up (in blocking mode, the thread count), so that every request a component admits
     /// finds an instance. A `max_instances` below that is an error.
     pub fn pool_size(&self) -> Result<u32, Error> {
-        let mut needed: usize = self.components.iter().map(|c| c.limits.max_concurrent).sum();
-        if let crate::Io::Blocking { threads } = self.io {
+        let needed = match self.io {
+            crate::Io::Async => self.components.iter().map(|c| c.limits.max_concurrent).sum(),
             // An instance exists only while a thread runs it, and until that thread lets go
             // of it: a call that timed out has left admission, but its thread drops the
             // instance only at the guest's next import or epoch tick.
-            needed = threads;
-        }
+            crate::Io::Blocking { threads } => threads,
+        };
         let needed = u32::try_from(needed).unwrap_or(u32::MAX);
         match self.max_instances {
             None => Ok(needed),
