@@ -85,7 +85,9 @@ pub(crate) mod conformance {
 
     use super::*;
 
-    pub(crate) async fn run(ps: &dyn PubSubBackend, prefix: &str) {
+    /// Runs the suite on `ps`; `elsewhere` is a second client of the same backend (another
+    /// host's connection), or `ps` again for a backend within one process.
+    pub(crate) async fn run(ps: &dyn PubSubBackend, elsewhere: &dyn PubSubBackend, prefix: &str) {
         ps.ping().await.unwrap();
         let subject = format!("{prefix}.orders");
         // Publishing with no subscriber is fine.
@@ -105,10 +107,21 @@ pub(crate) mod conformance {
         }
         let nothing = tokio::time::timeout(Duration::from_millis(100), other.next()).await;
         assert!(nothing.is_err(), "other topics receive nothing");
+
+        // A subscription is in place when `subscribe` returns: a message another client
+        // publishes right after reaches it.
+        for i in 0..100 {
+            let subject = format!("{prefix}.at-once.{i}");
+            let mut sub = ps.subscribe(&subject).await.unwrap();
+            elsewhere.publish(&subject, Bytes::from_static(b"right after")).await.unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(5), sub.next()).await;
+            assert_eq!(m, Ok(Some(Bytes::from_static(b"right after"))), "round {i}");
+        }
     }
 
     #[tokio::test]
     async fn memory() {
-        run(&MemoryPubSub::default(), "mem").await;
+        let ps = MemoryPubSub::default();
+        run(&ps, &ps, "mem").await;
     }
 }

@@ -45,17 +45,28 @@ impl PubSubBackend for NatsPubSub {
         let client = self.client().await?;
         let subscriber =
             client.subscribe(subject.to_string()).await.map_err(|e| PubSubError(format!("nats: {e}")))?;
-        // The server knows of the subscription once it has answered a ping sent after it.
-        client.flush().await.map_err(|e| PubSubError(format!("nats: {e}")))?;
+        round_trip(client).await?;
         Ok(Box::pin(subscriber.map(|m| m.payload)))
     }
 
     async fn ping(&self) -> Result<(), PubSubError> {
-        let client = self.client().await?;
-        tokio::time::timeout(Duration::from_secs(5), client.flush())
-            .await
-            .map_err(|_| PubSubError("nats: no answer within 5 s".into()))?
-            .map_err(|e| PubSubError(format!("nats: {e}")))
+        round_trip(self.client().await?).await
+    }
+}
+
+/// Returns once the server has processed everything `client` sent before: it delivers a message
+/// to a fresh inbox this connection subscribed to, and a server handles one connection's
+/// commands in order. (`Client::flush` only writes them to the socket, so a subscription
+/// "flushed" can still miss a message another connection publishes right after.)
+async fn round_trip(client: &async_nats::Client) -> Result<(), PubSubError> {
+    let error = |e: &dyn std::fmt::Display| PubSubError(format!("nats: {e}"));
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await.map_err(|e| error(&e))?;
+    client.publish(inbox, Bytes::new()).await.map_err(|e| error(&e))?;
+    match tokio::time::timeout(Duration::from_secs(5), probe.next()).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(PubSubError("nats: the connection closed".into())),
+        Err(_) => Err(PubSubError("nats: no answer within 5 s".into())),
     }
 }
 
@@ -65,6 +76,7 @@ mod tests {
     async fn conformance() {
         let Some(url) = mixio_tests::services::nats() else { return };
         let prefix = mixio_tests::services::unique_name("pubsubtest");
-        super::super::backend::conformance::run(&super::NatsPubSub::new(&url), &prefix).await;
+        let (a, b) = (super::NatsPubSub::new(&url), super::NatsPubSub::new(&url));
+        super::super::backend::conformance::run(&a, &b, &prefix).await;
     }
 }

@@ -67,6 +67,7 @@ mod tests {
     async fn conformance() {
         let Some(url) = mixio_tests::services::redis() else { return };
         let prefix = mixio_tests::services::unique_name("pubsubtest");
-        super::super::backend::conformance::run(&super::RedisPubSub::new(&url).unwrap(), &prefix).await;
+        let (a, b) = (super::RedisPubSub::new(&url).unwrap(), super::RedisPubSub::new(&url).unwrap());
+        super::super::backend::conformance::run(&a, &b, &prefix).await;
     }
 }
