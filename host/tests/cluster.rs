@@ -214,7 +214,7 @@ fn json_logs_are_one_object_per_line() {
     );
     let user = services::unique_name("json");
     runtime().block_on(async { assert_eq!(order(&server.url, &user, "ramen").await.status, 201) });
-    let log = server.log();
+    let log = server.log_when(|l| l.contains(&user));
     let lines: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

@@ -189,10 +189,15 @@ fn ten_thousand_clients_hanging_up_mid_call_leave_nothing_behind() {
     const BATCHES: usize = 50;
     let runtime = runtime();
     let dir = scratch_dir("hangups");
+    // `/tx` is the hostile guest with a deadline far beyond the test's waits, so that only
+    // the hang-up ends its transaction.
     let manifest = format!(
-        "{}\n[components.sleepy]\nsource = \"{}\"\nroutes = [\"/sleepy\"]\n",
+        "{}\n[components.sleepy]\nsource = \"{}\"\nroutes = [\"/sleepy\"]\n\
+         [components.tx]\nsource = \"{}\"\nroutes = [\"/tx\"]\nsql = [\"default\"]\n\
+         limits = {{ timeout = \"10m\" }}\n",
         manifest(&dir),
-        guest("sleepy").display()
+        guest("sleepy").display(),
+        guest("hostile").display()
     );
     runtime.block_on(async {
         let (base, _, host) = start_in_process(&manifest).await;
@@ -214,16 +219,13 @@ fn ten_thousand_clients_hanging_up_mid_call_leave_nothing_behind() {
         // Hanging up on a guest that sleeps inside a transaction rolls the transaction back.
         let db_path = dir.join("app.db");
         for i in 0..20 {
-            let socket =
-                hang_request(&addr, &format!("/hostile?do=sleep-in-transaction&title=gone{i}")).await;
-            wait_until("the guest to be suspended", || host.metrics().suspended == 1).await;
-            // Its SQL calls take microseconds; its sleep lasts until the deadline (2 s).
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            assert_eq!(host.metrics().suspended, 1);
+            let socket = hang_request(&addr, &format!("/tx?do=sleep-in-transaction&title=gone{i}")).await;
             // Its insert holds the database's write lock until the transaction ends.
-            assert!(write_locked(&db_path), "the guest is not inside its transaction");
+            wait_until("the guest's insert", || write_locked(&db_path)).await;
+            assert_eq!(host.metrics().instances, 1);
             drop(socket);
             wait_until("its instance to go", || host.metrics().instances == 0).await;
+            wait_until("its transaction to end", || !write_locked(&db_path)).await;
         }
         // The server still answers, and the database takes writes (no transaction holds it).
         assert_eq!(client::get(&base, "/hello").await.status, 200);
@@ -485,10 +487,12 @@ impl CountingBackend {
                     } else {
                         let _ = tokio::time::timeout(Duration::from_secs(10), release).await;
                     }
+                    // No longer counted once it answers: the answer lets the guest start
+                    // another request, which must not count this one as still open.
+                    open.fetch_sub(1, Ordering::SeqCst);
                     let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
                     let _ = socket.write_all(answer).await;
                     let _ = socket.shutdown().await;
-                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });

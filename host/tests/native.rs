@@ -51,7 +51,7 @@ fn native_handlers_get_their_grants_and_fail_alone() {
         assert_eq!(sleepy.call(Request::get("/?ms=1")).await.unwrap().status, 200);
     });
     // The timed-out fiber was dropped: its instance state is gone.
-    for _ in 0..100 {
+    for _ in 0..3000 {
         if host.metrics().instances == 0 {
             break;
         }

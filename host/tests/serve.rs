@@ -54,7 +54,8 @@ fn demo_end_to_end(extra_args: &[&str]) {
     runtime().block_on(demo_checks(&server.url, &user));
     check_orders(&dir, &user);
     let io = extra_args.iter().skip_while(|a| **a != "--io").nth(1).unwrap_or(&"async");
-    assert!(server.log().contains(&format!("io={io}")), "the server runs in {io} mode:\n{}", server.log());
+    let log = server.log_when(|l| l.contains(&format!("io={io}")));
+    assert!(log.contains(&format!("io={io}")), "the server runs in {io} mode:\n{log}");
     assert!(server.stop().success());
 }
 
@@ -159,11 +160,9 @@ fn script_view_end_to_end(route: &str, name: &str) {
     runtime().block_on(order_checks(&server.url, route, &user));
     check_orders(&dir, &user);
     let component = format!("component=\"food-delivery-{name}\"");
-    assert!(
-        server.log().lines().any(|l| l.contains("order ") && l.contains(&component)),
-        "the view logs through the host log:\n{}",
-        server.log()
-    );
+    let logged = |log: &str| log.lines().any(|l| l.contains("order ") && l.contains(&component));
+    let log = server.log_when(logged);
+    assert!(logged(&log), "the view logs through the host log:\n{log}");
     assert!(server.stop().success());
 }
 
@@ -411,7 +410,7 @@ config = {{ greeting = "hi" }}
         let failed = client::get(&server.url, "/check?fail=1").await;
         assert_eq!((failed.status, failed.body.as_str()), (500, "asked to fail\n"));
     });
-    let log = server.log();
+    let log = server.log_when(|l| l.contains("handler failed: asked to fail"));
     assert!(log.contains("report ready") && log.contains(&format!("component=\"{name}\"")), "{log}");
     assert!(log.contains("handler failed: asked to fail"), "the exception is logged:\n{log}");
     assert!(server.stop().success());
@@ -465,7 +464,7 @@ fn a_standard_wasi_http_component_is_served_unchanged() {
         assert_eq!(reply.header("x-body-bytes"), Some("5"), "{reply:?}");
     });
     // Its stdout goes to the log, tagged with the component.
-    let log = server.log();
+    let log = server.log_when(|l| l.contains("wasi-hello handled /some/path"));
     assert!(
         log.lines().any(|l| l.contains("wasi_hello") && l.contains("wasi-hello handled /some/path")),
         "{log}"
@@ -520,7 +519,7 @@ fn a_guest_in_an_infinite_loop_gets_504_while_others_are_served() {
         assert_eq!(trap.status, 500, "{trap:?}");
         assert!(trap.body.contains("trapped"), "{trap:?}");
     });
-    let log = server.log();
+    let log = server.log_when(|l| l.contains("timed out"));
     let line =
         log.lines().find(|l| l.contains("timed out")).unwrap_or_else(|| panic!("no timeout line in:\n{log}"));
     assert!(line.contains("hostile") && line.contains("request{id="), "{line}");
@@ -659,14 +658,29 @@ fn requests_beyond_the_queue_get_503_with_retry_after() {
 
 #[test]
 fn sigterm_drains_requests_in_flight_and_exits_0() {
-    let server = MixioServe::start(Path::new(MIXIO), &[guest("sleepy").to_str().unwrap()], &[]);
-    let base = server.url.clone();
+    let server = MixioServe::start(
+        Path::new(MIXIO),
+        &[guest("sleepy").to_str().unwrap(), "--admin-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let (base, admin) = (server.url.clone(), server.admin_url.clone().expect("the admin listener's URL"));
     let rt = runtime();
     let slow = rt.spawn({
         let base = base.clone();
         async move { client::get(&base, "/?ms=1500").await }
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // SIGTERM once the request is running (a request not yet read when the server stops
+    // listening is refused, not drained).
+    rt.block_on(async {
+        for _ in 0..600 {
+            let metrics = client::get(&admin, "/metrics").await.body;
+            if metrics.lines().any(|l| l.starts_with("mixio_requests_in_flight{") && l.ends_with(" 1")) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the request did not start within 30 s");
+    });
     server.terminate();
     let reply = rt.block_on(slow).unwrap();
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -739,9 +753,9 @@ fn websocket_messages_cross_servers_sharing_a_nats_backend() {
     });
 }
 
-/// Waits (at most 10 s) until the server has `n` websocket clients.
+/// Waits (at most 30 s) until the server has `n` websocket clients.
 async fn wait_for_clients(stats: &mixio_host::serve::ServerStats, n: usize) {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if stats.websocket_clients() == n {
             return;
         }

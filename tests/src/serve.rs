@@ -66,6 +66,19 @@ impl MixioServe {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once `done` holds of it, or after 30 s (the server writes a line before it
+    /// answers, but the thread copying its stderr may not have read it yet).
+    pub fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..300 {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.log()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -147,7 +147,7 @@ fn in_blocking_mode_the_deadline_stops_a_spinning_or_waiting_guest() {
         assert_eq!(ok.status, 200);
     });
     // The guests were stopped, not abandoned on their threads.
-    for _ in 0..100 {
+    for _ in 0..1500 {
         if host.metrics().instances == 0 {
             break;
         }
