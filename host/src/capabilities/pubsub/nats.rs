@@ -60,14 +60,15 @@ impl PubSubBackend for NatsPubSub {
 /// "flushed" can still miss a message another connection publishes right after.)
 async fn round_trip(client: &async_nats::Client) -> Result<(), PubSubError> {
     let error = |e: &dyn std::fmt::Display| PubSubError(format!("nats: {e}"));
-    let inbox = client.new_inbox();
-    let mut probe = client.subscribe(inbox.clone()).await.map_err(|e| error(&e))?;
-    client.publish(inbox, Bytes::new()).await.map_err(|e| error(&e))?;
-    match tokio::time::timeout(Duration::from_secs(5), probe.next()).await {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(PubSubError("nats: the connection closed".into())),
-        Err(_) => Err(PubSubError("nats: no answer within 5 s".into())),
-    }
+    let probe = async {
+        let inbox = client.new_inbox();
+        let mut probe = client.subscribe(inbox.clone()).await.map_err(|e| error(&e))?;
+        client.publish(inbox, Bytes::new()).await.map_err(|e| error(&e))?;
+        probe.next().await.map(drop).ok_or_else(|| error(&"the connection closed"))
+    };
+    tokio::time::timeout(Duration::from_secs(5), probe)
+        .await
+        .map_err(|_| PubSubError("nats: no answer within 5 s".into()))?
 }
 
 #[cfg(test)]
