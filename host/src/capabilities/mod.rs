@@ -314,3 +314,16 @@ fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// A Redis connection that reconnects by itself, for the key-value and pub/sub backends: 5 s to
+/// connect, 10 s for a reply (redis-rs' defaults, 1 s and 500 ms, fail calls on a busy server),
+/// two retries.
+pub(crate) async fn redis_connection(
+    client: &redis::Client,
+) -> redis::RedisResult<redis::aio::ConnectionManager> {
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(10)))
+        .set_number_of_retries(2);
+    redis::aio::ConnectionManager::new_with_config(client.clone(), config).await
+}

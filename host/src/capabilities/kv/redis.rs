@@ -36,13 +36,7 @@ impl RedisKv {
 
     async fn conn(&self) -> Result<ConnectionManager, KvError> {
         self.conn
-            .get_or_try_init(|| async {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(10)))
-                    .set_number_of_retries(2);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
+            .get_or_try_init(|| super::super::redis_connection(&self.client))
             .await
             .cloned()
             .map_err(backend)

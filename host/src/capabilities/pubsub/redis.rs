@@ -1,7 +1,5 @@
 //! The Redis pub/sub backend: channels shared by every host using the same server.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
@@ -26,15 +24,7 @@ impl RedisPubSub {
 
     async fn publisher(&self) -> Result<ConnectionManager, PubSubError> {
         self.publisher
-            .get_or_try_init(|| {
-                // redis-rs' defaults (1 s to connect, 500 ms per reply) fail publishes on a
-                // busy server; the same bounds as the key-value store's.
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(5)))
-                    .set_response_timeout(Some(Duration::from_secs(10)))
-                    .set_number_of_retries(2);
-                ConnectionManager::new_with_config(self.client.clone(), config)
-            })
+            .get_or_try_init(|| super::super::redis_connection(&self.client))
             .await
             .cloned()
             .map_err(|e| PubSubError(format!("redis: {e}")))
