@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use mixio_tests::client::{self, Reply};
-use mixio_tests::guest;
 use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir, start_in_process};
+use mixio_tests::{guest, wait_until};
 
 /// The runtime of each test: two threads, as on the target machine.
 fn runtime() -> tokio::runtime::Runtime {
@@ -169,15 +169,6 @@ fn the_hostile_suite_fails_alone_while_well_behaved_requests_all_succeed() {
     let db = rusqlite::Connection::open(dir.join("app.db")).unwrap();
     let rows: i64 = db.query_row("SELECT count(*) FROM hostile_tx", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 0, "a trapped guest's insert was committed");
-}
-
-/// Polls `done` every 10 ms for up to 30 s.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "still waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Sends `GET path` on a new connection and leaves it open, unread.

@@ -2,6 +2,7 @@
 //! `wasm32-wasip2`; [`guest`] finds the result.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub mod client;
 pub mod gate;
@@ -23,4 +24,16 @@ pub fn guest(name: &str) -> PathBuf {
     let path = if library.exists() { library } else { binary };
     assert!(path.exists(), "no component for guest `{name}` at {}", path.display());
     path
+}
+
+/// Polls `done` every 10 ms until it holds, at most 3,000 times (30 s): a bound against a hang,
+/// not a speed requirement. Panics naming `what` if it never holds.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(done(), "still waiting for {what} after 3,000 polls");
 }

@@ -91,13 +91,7 @@ async fn trap_rolls_back(host: &Host, db: &Db) {
     cancel.send(()).unwrap();
     assert!(matches!(call.await.unwrap(), Err(mixio_host::Error::Cancelled { .. })));
     // In blocking mode the guest's thread drops the instance when it sees the cancellation.
-    for _ in 0..3000 {
-        if host.metrics().instances == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(host.metrics().instances, 0);
+    mixio_tests::wait_until("the instance to go", || host.metrics().instances == 0).await;
     assert_eq!(db.count("hostile_tx").await, 0, "the cancelled transaction was rolled back");
 }
 
