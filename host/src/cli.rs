@@ -55,9 +55,9 @@ enum Command {
         /// The request body; `@FILE` reads it from FILE.
         #[arg(short, long)]
         body: Option<String>,
-        /// Deadline for the call, in seconds (0 for none).
-        #[arg(long, default_value_t = 30.0)]
-        timeout: f64,
+        /// Deadline for the call: seconds, or a duration like `500ms` or `2m`; 0 for none.
+        #[arg(long, default_value = "30s", value_parser = call_timeout)]
+        timeout: Duration,
     },
     /// Serve HTTP with an app's components: each request runs in a fresh instance of the
     /// component its route names. Prints the URL when ready; Ctrl-C or SIGTERM drains the
@@ -74,9 +74,10 @@ enum Command {
         /// target if it is missing).
         #[arg(long)]
         build: bool,
-        /// Seconds to let requests in flight finish on shutdown.
-        #[arg(long, default_value_t = 10.0)]
-        drain: f64,
+        /// How long to let requests in flight finish on shutdown: seconds, or a duration like
+        /// `500ms` or `1m`.
+        #[arg(long, default_value = "10s", value_parser = drain_duration)]
+        drain: Duration,
         /// Overrides the manifest's `io`: `async`, `blocking` or `blocking:THREADS`.
         #[arg(long, value_parser = Io::parse)]
         io: Option<Io>,
@@ -87,7 +88,65 @@ enum Command {
         /// Log lines as `text` or as `json` (one object per line).
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
+}
+
+/// The server's bounds on clients, overriding the manifest's `[server]` table (see
+/// `docs` or the `mixio_host::serve::ServerLimits` documentation for their defaults).
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// Connections open at once (default: 3/4 of the file-descriptor limit, at most 65536).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<String>,
+    /// Longest a connection may wait for a request's headers, e.g. `10s`.
+    #[arg(long, value_name = "DURATION")]
+    header_timeout: Option<String>,
+    /// Longest a request body may go without a byte arriving (then `408`), e.g. `10s`.
+    #[arg(long, value_name = "DURATION")]
+    body_idle_timeout: Option<String>,
+    /// Longest a response may wait for the client to read a byte (then the connection is cut).
+    #[arg(long, value_name = "DURATION")]
+    write_idle_timeout: Option<String>,
+    /// Longest a websocket client may send nothing, pongs included (it is pinged at half).
+    #[arg(long, value_name = "DURATION")]
+    websocket_idle_timeout: Option<String>,
+    /// Bytes of request bodies held in memory at once, all requests together, e.g. `256MiB`.
+    #[arg(long, value_name = "SIZE")]
+    max_body_memory: Option<String>,
+}
+
+impl LimitFlags {
+    /// Applies the flags given to `limits`; an invalid value is an error naming its flag.
+    fn apply(self, limits: &mut mixio_host::serve::ServerLimits) -> anyhow::Result<()> {
+        let flags = [
+            ("max_connections", self.max_connections),
+            ("header_timeout", self.header_timeout),
+            ("body_idle_timeout", self.body_idle_timeout),
+            ("write_idle_timeout", self.write_idle_timeout),
+            ("websocket_idle_timeout", self.websocket_idle_timeout),
+            ("max_body_memory", self.max_body_memory),
+        ];
+        for (key, value) in flags {
+            if let Some(value) = value {
+                limits
+                    .set(key, &value)
+                    .map_err(|e| UsageError(format!("--{}: {e}", key.replace('_', "-"))))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `--drain`: up to an hour; 0 for none.
+fn drain_duration(text: &str) -> Result<Duration, String> {
+    mixio_host::units::duration(text, &(Duration::ZERO..=Duration::from_secs(3600)))
+}
+
+/// `mixio call --timeout`: up to a day; 0 for no deadline.
+fn call_timeout(text: &str) -> Result<Duration, String> {
+    mixio_host::units::duration(text, &(Duration::ZERO..=Duration::from_secs(24 * 3600)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,9 +163,15 @@ const USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line, naming the flag: clap's first, without its usage and tips.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: invalid arguments"));
+            return ExitCode::from(USAGE);
+        }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { USAGE } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
     let format = match cli.command {
@@ -161,33 +226,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Call { io, component, method, path, headers, body, timeout } => {
             let request = request(method, path, &headers, body)?;
-            let timeout = match timeout {
-                0.0 => None,
-                t if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
-                t => {
-                    return Err(UsageError(format!(
-                        "--timeout must be a positive number of seconds, got {t}"
-                    ))
-                    .into());
-                }
-            };
+            let timeout = (!timeout.is_zero()).then_some(timeout);
             let component = load(&component, io)?;
             let response = runtime.block_on(component.call(request).timeout(timeout).into_future())?;
             print_response(&response);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { target, listen, build, drain, io, admin_listen, log_format: _ } => {
-            if !(drain.is_finite() && drain >= 0.0) {
-                return Err(UsageError(format!("--drain must be a number of seconds, got {drain}")).into());
-            }
+        Command::Serve { target, listen, build, drain, io, admin_listen, log_format: _, limits } => {
             let mut app = app(&target)?;
             if let Some(io) = io {
                 app.io = io;
             }
+            limits.apply(&mut app.server)?;
             if build {
                 app.build()?;
             }
-            runtime.block_on(serve(app, listen, admin_listen, Duration::from_secs_f64(drain)))?;
+            // As servers do: the default connection cap follows the raised limit.
+            if let Some(limit) = mixio_host::serve::raise_fd_limit() {
+                tracing::debug!("file-descriptor limit: {limit}");
+            }
+            runtime.block_on(serve(app, listen, admin_listen, drain))?;
             Ok(ExitCode::SUCCESS)
         }
     }

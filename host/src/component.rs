@@ -313,7 +313,7 @@ impl Component {
                 Err(Elapsed) => Err(component.timeout_error(timeout)),
             };
             if let Err(e @ Error::Timeout { .. }) = &result {
-                tracing::warn!(component = %component.name(), "{e}");
+                tracing::debug!(component = %component.name(), "{e}");
             }
             // Dropping the store closes the response body as if the guest had finished it: the
             // body learns first whether the call failed, so that it can end in an error instead.
@@ -323,13 +323,17 @@ impl Component {
             drop(instance);
             result
         };
-        let mut task = AbortOnDrop(Some(tokio::spawn(guest.instrument(span))));
+        // The guest's task runs in the caller's span too (a server's request span: the guest's
+        // log lines carry its request id), whether or not the call's own span is recorded.
+        let task = tokio::spawn(guest.instrument(span).instrument(tracing::Span::current()));
+        let mut task = AbortOnDrop(Some(task));
         match receiver.await {
             Ok(Ok(response)) => {
                 task.detach();
                 let component = self.inner.name.clone();
+                let span = tracing::Span::current();
                 Ok(response.map(|body| {
-                    GuestBody { body, failure: Some(failure), component, _slot: slot }.boxed_unsync()
+                    GuestBody { body, failure: Some(failure), component, span, _slot: slot }.boxed_unsync()
                 }))
             }
             Ok(Err(code)) => Err(Error::Failed { component: name(), message: format!("it answered {code}") }),
@@ -382,7 +386,7 @@ impl Component {
             &store.data().stderr_tail(),
             self.inner.host.limits.max_instances,
         );
-        tracing::warn!(component = %self.inner.name, "{error}");
+        tracing::debug!(component = %self.inner.name, "{error}");
         error
     }
 
@@ -512,8 +516,9 @@ impl Component {
         // Dropping this future (the caller cancelled, or gave up) drops `_caller`, which
         // stops the guest at its next import or epoch tick.
         let (_caller, cancel) = tokio::sync::watch::channel(());
-        let stop =
-            blocking::Stop { deadline: timeout.map(|t| std::time::Instant::now() + t), cancel: Some(cancel) };
+        // A deadline too far to add to the clock is none.
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        let stop = blocking::Stop { deadline, cancel: Some(cancel) };
         store.data_mut().stop = stop.clone();
         store.epoch_deadline_callback(move |_| stop.check().map(|()| UpdateDeadline::Continue(1)));
         let component = self.clone();
@@ -558,8 +563,9 @@ impl Component {
             },
             None => timed.await,
         };
+        // Reported to the caller, who decides what to log (a server logs the failed request).
         if let Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) = &result {
-            tracing::warn!(component = %self.inner.name, "{e}");
+            tracing::debug!(component = %self.inner.name, "{e}");
         }
         result
     }
@@ -578,6 +584,8 @@ struct GuestBody {
     /// Sent (the call's error) before the guest's store, and with it the body's sender, is dropped.
     failure: Option<tokio::sync::oneshot::Receiver<String>>,
     component: Arc<str>,
+    /// The span of the call's caller (a server's request), for the line reporting a failure.
+    span: tracing::Span,
     _slot: Arc<dyn Send + Sync>,
 }
 
@@ -603,7 +611,9 @@ impl hyper::body::Body for GuestBody {
         }
         match self.failure.take().map(|mut failure| failure.try_recv()) {
             Some(Ok(error)) => {
-                tracing::warn!(component = %self.component, "{error}; its response, already begun, is cut off");
+                self.span.in_scope(|| {
+                    tracing::warn!(component = %self.component, "{error}; its response, already begun, is cut off")
+                });
                 std::task::Poll::Ready(Some(Err(wasmtime_wasi_http::Error::InternalError(Some(error)))))
             }
             _ => std::task::Poll::Ready(None),

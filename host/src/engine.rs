@@ -31,21 +31,31 @@ const MEMORY_ADDRESS_BUDGET: u64 = 32 << 40;
 const FULL_RESERVATION: u64 = 4 << 30;
 const MEMORY_GUARD: u64 = 32 << 20;
 
+/// Whether a pool of `max_instances` instances of `max_memory` bytes each fits the address
+/// space; if so, whether its memories get the full reservation (no bounds checks in code).
+pub(crate) fn check_pool(max_instances: u32, max_memory: usize) -> Result<bool, String> {
+    let memories = u64::from(max_instances.saturating_mul(MEMORIES_PER_COMPONENT));
+    if memories * (FULL_RESERVATION + MEMORY_GUARD) <= MEMORY_ADDRESS_BUDGET {
+        return Ok(true);
+    }
+    let per_memory = (max_memory as u64).saturating_add(MEMORY_GUARD);
+    if memories.saturating_mul(per_memory) > MEMORY_ADDRESS_BUDGET {
+        return Err(format!(
+            "max_instances {max_instances} with max_memory {} MiB needs {} TiB of address space \
+             for linear memories, more than the {} TiB budget: lower one of them",
+            max_memory >> 20,
+            memories.saturating_mul(per_memory) >> 40,
+            MEMORY_ADDRESS_BUDGET >> 40
+        ));
+    }
+    Ok(false)
+}
+
 pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<Engine> {
     let n = limits.max_instances;
-    let memories = u64::from(n.saturating_mul(MEMORIES_PER_COMPONENT));
     let mut config = Config::new();
-    if memories * (FULL_RESERVATION + MEMORY_GUARD) > MEMORY_ADDRESS_BUDGET {
-        let per_memory = limits.max_memory as u64 + MEMORY_GUARD;
-        if memories.saturating_mul(per_memory) > MEMORY_ADDRESS_BUDGET {
-            wasmtime::bail!(
-                "max_instances {n} with max_memory {} MiB needs {} TiB of address space for linear \
-                 memories, more than the {} TiB budget: lower one of them",
-                limits.max_memory >> 20,
-                (memories * per_memory) >> 40,
-                MEMORY_ADDRESS_BUDGET >> 40
-            );
-        }
+    let full_reservation = check_pool(n, limits.max_memory).map_err(wasmtime::Error::msg)?;
+    if !full_reservation {
         config.memory_reservation(limits.max_memory as u64).memory_guard_size(MEMORY_GUARD);
     }
     // Decommits are not batched (`decommit_batch_size` stays 1): a slot in a batch is unusable

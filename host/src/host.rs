@@ -64,6 +64,9 @@ impl std::fmt::Display for Io {
     }
 }
 
+/// The most threads blocking mode's pool may have.
+pub const MAX_BLOCKING_THREADS: usize = 10_000;
+
 impl Io {
     /// Blocking mode with its default pool of 64 threads.
     pub const BLOCKING: Io = Io::Blocking { threads: 64 };
@@ -74,8 +77,10 @@ impl Io {
             None if text == "async" => Ok(Io::Async),
             None if text == "blocking" => Ok(Io::BLOCKING),
             Some(("blocking", n)) => match n.parse::<usize>() {
-                Ok(threads) if threads > 0 => Ok(Io::Blocking { threads }),
-                _ => Err(format!("`{text}`: the thread count must be a whole number above 0")),
+                Ok(threads) if (1..=MAX_BLOCKING_THREADS).contains(&threads) => Ok(Io::Blocking { threads }),
+                _ => Err(format!(
+                    "`{text}`: the thread count must be a whole number from 1 to {MAX_BLOCKING_THREADS}"
+                )),
             },
             _ => Err(format!("`{text}` is not an I/O mode; use `async`, `blocking` or `blocking:THREADS`")),
         }
@@ -378,8 +383,9 @@ impl Host {
     /// Loads the component at `path` under `name` (errors name the path).
     pub(crate) fn load_named(&self, path: &Path, name: String, grants: &Grants) -> Result<Component, Error> {
         let display = path.display().to_string();
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::Load { name: display.clone(), reason: e.to_string() })?;
+        let load_error = |reason: String| Error::Load { name: display.clone(), reason };
+        regular_file(path).map_err(load_error)?;
+        let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
         Component::load(self, &display, name, &bytes, grants)
     }
 
@@ -411,8 +417,16 @@ impl Host {
         self.inner.backends.ping().await
     }
 
-    /// Subscribes to `subject` on the host's pub/sub backend. A guest of namespace `shop`
-    /// publishing to topic `orders` reaches subject `shop.orders`.
+    /// The pub/sub subject a guest of namespace `namespace` (its component's name, unless its
+    /// grants set one) reaches when it publishes to `topic`: `shop.orders` for `shop` and
+    /// `orders`. The namespace is escaped so that no two namespaces share a subject (`a.b`
+    /// becomes `a%2Eb`; letters, digits, `-` and `_` stay as they are).
+    pub fn subject(namespace: &str, topic: &str) -> String {
+        format!("{}.{topic}", crate::capabilities::name_token(namespace))
+    }
+
+    /// Subscribes to `subject` on the host's pub/sub backend (see [`Host::subject`] for the
+    /// subjects guests publish to).
     pub async fn subscribe(&self, subject: &str) -> Result<Subscription, Error> {
         self.inner
             .backends
@@ -420,6 +434,12 @@ impl Host {
             .subscribe(subject)
             .await
             .map_err(|e| Error::Backend(format!("pubsub: {e}")))
+    }
+
+    /// Subjects this host is subscribed to now on its pub/sub backend (each counted once, however
+    /// many subscriptions it has to it).
+    pub fn pubsub_subjects(&self) -> usize {
+        self.inner.backends.pubsub.subjects()
     }
 
     /// Publishes `payload` to `subject` on the host's pub/sub backend.
@@ -464,4 +484,25 @@ impl Host {
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
         self.inner.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
     }
+}
+
+/// Checks that `path` (after symlinks) is a regular file: reading a FIFO would block until a
+/// writer comes, a directory or a device is never a component or a manifest.
+pub(crate) fn regular_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).map_err(|e| e.to_string())?.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(format!("it is {what}, not a regular file"))
 }

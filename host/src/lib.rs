@@ -33,6 +33,7 @@ pub mod serve;
 mod sqlite;
 mod state;
 mod stdio;
+pub mod units;
 
 pub use bindings::{Request, Response};
 pub use capabilities::Grants;

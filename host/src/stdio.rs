@@ -1,5 +1,5 @@
 //! Guest stdout and stderr: each complete line becomes a `tracing` event tagged with the
-//! component, and the last few KiB of stderr are kept so a trap can be reported together with
+//! component, verbatim (empty lines too), and the last few KiB of stderr are kept so a trap can be reported together with
 //! what the guest printed before it (a Rust panic message, for instance).
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,10 +68,6 @@ impl GuestOutput {
 
 impl Inner {
     fn emit(&mut self) {
-        if self.line.iter().all(u8::is_ascii_whitespace) {
-            self.line.clear();
-            return;
-        }
         let line = String::from_utf8_lossy(&self.line);
         let component = &*self.component;
         match self.stream {
@@ -150,6 +146,43 @@ mod tests {
         out.write_bytes(&vec![b'x'; 3 * TAIL]);
         assert_eq!(out.finish().len(), TAIL);
         assert!(out.0.lock().unwrap().line.is_empty());
+    }
+
+    /// Lines are logged as the guest wrote them: `println!()` is an empty line, not nothing.
+    #[test]
+    fn empty_lines_are_lines() {
+        use std::sync::{Arc, Mutex};
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let collected = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Line(collected.clone()))
+            .without_time()
+            .with_level(false)
+            .with_target(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let out = GuestOutput::new("t".into(), Stream::Stdout);
+            out.write_bytes(b"a\n\n  \nb");
+            out.finish();
+        });
+        // One event per line: "a", "", "  " and the unterminated "b".
+        let lines = lines.lock().unwrap();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[0].starts_with("a ") && lines[3].starts_with("b "), "{lines:?}");
+    }
+
+    /// A `tracing` writer that appends each event to a shared list.
+    struct Line(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl std::io::Write for Line {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().push(String::from_utf8_lossy(buf).into_owned());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

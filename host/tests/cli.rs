@@ -164,3 +164,173 @@ fn call_runs_the_same_component_in_blocking_mode() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not an I/O mode"), "{}", stderr(&out));
 }
+
+/// Runs `mixio args`, killing it if it has not exited within 60 s (a bad value accepted would
+/// start a server): a bound against a hang, not a speed requirement.
+fn mixio_bounded(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mixio"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mixio binary runs");
+    for _ in 0..600 {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("mixio {args:?} still ran after 60 s: a bad value was accepted");
+}
+
+/// A manifest serving `hello` in a fresh directory, with `extra` appended; its path.
+fn hello_manifest(extra: &str) -> std::path::PathBuf {
+    let dir = mixio_tests::serve::scratch_dir("cli-manifest");
+    let manifest = format!(
+        "name = \"t\"\ndata_dir = \"{}\"\n[components.hello]\nsource = \"{}\"\nroutes = [\"/\"]\n{extra}",
+        dir.display(),
+        guest("hello").display()
+    );
+    std::fs::write(dir.join("mixio.toml"), manifest).unwrap();
+    dir.join("mixio.toml")
+}
+
+/// Every flag that takes a value, given every kind of bad value: exit status 2 and one line
+/// naming the flag, never a panic.
+#[test]
+fn bad_values_of_every_flag_are_one_line_errors() {
+    let manifest = hello_manifest("");
+    let manifest = manifest.to_str().unwrap();
+    let hello = guest("hello");
+    let hello = hello.to_str().unwrap();
+    let bad = [
+        "",
+        "-1",
+        "1e30",
+        "1e300",
+        "NaN",
+        "inf",
+        "0x10",
+        "abc",
+        "18446744073709551616",
+        "99999999999999999999999h",
+        "1024TiB",
+        "5 parsecs",
+        "-5s",
+        "１０",
+    ];
+    let flags = [
+        ("serve", "--listen"),
+        ("serve", "--drain"),
+        ("serve", "--io"),
+        ("serve", "--admin-listen"),
+        ("serve", "--log-format"),
+        ("serve", "--max-connections"),
+        ("serve", "--header-timeout"),
+        ("serve", "--body-idle-timeout"),
+        ("serve", "--write-idle-timeout"),
+        ("serve", "--websocket-idle-timeout"),
+        ("serve", "--max-body-memory"),
+        ("call", "--timeout"),
+        ("call", "--io"),
+        ("call", "--path"),
+        ("call", "--method"),
+        ("call", "--header"),
+    ];
+    let mut checked = 0;
+    for (command, flag) in flags {
+        // A word of letters is a valid method (HTTP allows extension methods).
+        let valid = |value: &str| {
+            flag == "--method" && !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphabetic())
+        };
+        for value in bad.into_iter().filter(|v| !valid(v)) {
+            let target = if command == "serve" { manifest } else { hello };
+            // `--flag=value`, as a value starting with `-` must be given.
+            let flag_value = format!("{flag}={value}");
+            let args = [command, target, &flag_value];
+            let out = mixio_bounded(&args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: one line: {err}");
+            assert!(err.contains(flag.trim_start_matches('-')), "{args:?} names the flag: {err}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, flags.len() * bad.len() - 3, "all but three values for each flag");
+}
+
+/// Bad values in a manifest: one line naming the file and the key, exit status 2, never a
+/// panic or a hang; a `source` that is a FIFO is refused at once.
+#[test]
+fn bad_manifest_values_are_one_line_errors() {
+    let cases = [
+        ("[components.hello.limits]\ntimeout = 18446744073709551615", "[components.hello.limits]`, `timeout"),
+        ("[components.hello.limits]\ntimeout = \"1e30\"", "components.hello.limits.timeout"),
+        ("[components.hello.limits]\ntimeout = -1", "components.hello.limits.timeout"),
+        ("[components.hello.limits]\ntimeout = 1.5", "components.hello.limits.timeout"),
+        ("[components.hello.limits]\nmax_memory = \"1024GiB\"", "components.hello.limits.max_memory"),
+        ("[components.hello.limits]\nmax_concurrent = 9223372036854775807", "max_concurrent"),
+        ("[components.hello.limits]\nqueue = -3", "components.hello.limits.queue"),
+        ("[components.hello.limits]\nmax_request_body = \"2TiB\"", "max_request_body"),
+        ("[server]\nheader_timeout = \"0s\"", "server.header_timeout"),
+        ("[server]\nmax_body_memory = \"1KiB\"", "server.max_body_memory"),
+        ("[server]\nmax_connections = 0", "server.max_connections"),
+        ("[server]\nnagle = true", "server.nagle"),
+        ("max_instances = 4000000\n", "max_instances"),
+    ];
+    for (extra, key) in cases {
+        // `max_instances` goes before the tables.
+        let manifest = if extra.starts_with("max_instances") {
+            let path = hello_manifest("");
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{extra}{text}")).unwrap();
+            path
+        } else {
+            hello_manifest(extra)
+        };
+        let out = mixio_bounded(&["serve", manifest.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {err}");
+        assert!(!err.contains("panicked"), "{extra}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra}: one line: {err}");
+        assert!(
+            err.contains("mixio.toml") && err.contains(key),
+            "{extra}: names the file and `{key}`: {err}"
+        );
+    }
+
+    // A FIFO as the source, and as the manifest: refused at once, not read.
+    let dir = mixio_tests::serve::scratch_dir("cli-fifo");
+    let fifo = dir.join("fifo.wasm");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let manifest = dir.join("mixio.toml");
+    let text = format!("name = \"t\"\n[components.f]\nsource = \"{}\"\nroutes = [\"/\"]\n", fifo.display());
+    std::fs::write(&manifest, text).unwrap();
+    for target in [manifest.to_str().unwrap(), fifo.to_str().unwrap()] {
+        let out = mixio_bounded(&["serve", target, "--listen", "127.0.0.1:0"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{target}: {err}");
+        assert!(err.contains("FIFO"), "{target}: {err}");
+    }
+    let fifo_manifest = dir.join("fifo.toml");
+    assert!(Command::new("mkfifo").arg(&fifo_manifest).status().unwrap().success());
+    let out = mixio_bounded(&["serve", fifo_manifest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("FIFO"), "{}", stderr(&out));
+    let out = mixio_bounded(&["call", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("FIFO"), "{}", stderr(&out));
+}
+
+/// The longest accepted deadline, in blocking mode (where the deadline is a clock reading plus
+/// the timeout): requests are answered.
+#[test]
+fn blocking_mode_takes_the_longest_deadline() {
+    let out =
+        mixio_bounded(&["call", "--io", "blocking:2", guest("hello").to_str().unwrap(), "--timeout", "24h"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("hello"), "{}", stdout(&out));
+}

@@ -22,6 +22,23 @@ impl MixioServe {
     pub fn start(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> MixioServe {
         let mut command = Command::new(bin);
         command.arg("serve").args(args).args(["--listen", "127.0.0.1:0"]);
+        MixioServe::start_command(command, env)
+    }
+
+    /// Like [`start`](MixioServe::start), in a process whose file-descriptor limit (soft and
+    /// hard) is `limit`.
+    pub fn start_with_fd_limit(bin: &Path, args: &[&str], env: &[(&str, &str)], limit: u32) -> MixioServe {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &format!("ulimit -n {limit} && exec \"$0\" \"$@\"")])
+            .arg(bin)
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"]);
+        MixioServe::start_command(command, env)
+    }
+
+    fn start_command(mut command: Command, env: &[(&str, &str)]) -> MixioServe {
         command.env("RUST_LOG", "warn,mixio_host=info,mixio::guest=info");
         for (k, v) in env {
             command.env(k, v);

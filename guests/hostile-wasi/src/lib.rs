@@ -6,6 +6,9 @@
 //! |---|---|
 //! | `?do=respond-then-trap` | starts a chunked `200` response, writes `the start `, waits 100 ms, then traps |
 //! | `?do=fan-out&n=N&to=HOST:PORT` | starts N outbound `GET http://HOST:PORT/` at once, then waits for each; answers `200` `ok: A, refused: R, failed: F` and the first refusal's message |
+//! | `?do=print` | prints `first`, an empty line, `  indented` and `last` to stdout, and `warned` and an empty line to stderr; answers `200` |
+//! | `?do=no-response` | returns without setting a response |
+//! | `?do=status&code=N` | answers status `N` (e.g. a `101` it has no business sending) |
 
 use std::io::Write as _;
 
@@ -27,6 +30,20 @@ impl wasi::exports::http::incoming_handler::Guest for Hostile {
                 let n = param(&path, "n").and_then(|n| n.parse().ok()).unwrap_or(100);
                 let to = param(&path, "to").unwrap_or("127.0.0.1:1");
                 respond(response_out, 200, &fan_out(n, to));
+            }
+            "print" => {
+                println!("first");
+                println!();
+                println!("  indented");
+                println!("last");
+                eprintln!("warned");
+                eprintln!();
+                respond(response_out, 200, "printed\n");
+            }
+            "no-response" => drop(response_out),
+            "status" => {
+                let code = param(&path, "code").and_then(|n| n.parse().ok()).unwrap_or(200);
+                respond(response_out, code, "a status of the guest's choosing\n");
             }
             other => respond(response_out, 400, &format!("unknown do={other:?}\n")),
         }

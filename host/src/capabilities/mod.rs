@@ -212,8 +212,28 @@ impl Backends {
     }
 }
 
+/// `name` (of a namespace, a store, a websocket channel) as one token of a key or a subject
+/// that no other name shares: ASCII letters, digits, `-` and `_` stay as they are, every other
+/// byte becomes `%XX` (`%` itself too), and so does a leading `_` (subjects starting with `_`
+/// are the host's own). The encoding is injective (it can be decoded), and a token never holds
+/// `.`, `:`, `*`, `>`, `/`, `#`, `+` or whitespace, so it cannot forge a separator or a wildcard
+/// on any backend: `t x` is `t%20x` and `t_x` stays `t_x`; `secq.x` is `secq%2Ex`.
+pub(crate) fn name_token(name: &str) -> String {
+    use std::fmt::Write;
+    let mut token = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'-' || (b == b'_' && i > 0) {
+            token.push(b as char);
+        } else {
+            let _ = write!(token, "%{b:02X}");
+        }
+    }
+    token
+}
+
 /// A component's grants resolved against the host's backends, at load.
 pub(crate) struct ComponentCaps {
+    /// The component's namespace as a [`name_token`]: the first part of its keys and subjects.
     pub(crate) namespace: String,
     pub(crate) allowed_hosts: http_client::AllowList,
     pub(crate) http: Arc<http_client::HttpClient>,
@@ -234,16 +254,13 @@ impl ComponentCaps {
     ) -> Result<ComponentCaps, Error> {
         let kv = granted(component, "kv store", &grants.kv, &backends.kv)?;
         let sql = granted(component, "sql database", &grants.sql, &backends.sql)?;
-        let namespace = grants.namespace.clone().unwrap_or_else(|| component.to_string());
-        let namespace = namespace
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
-            .collect::<String>();
-        // Subjects starting with `_` are the host's own (websocket channels).
-        let namespace = match namespace.trim_start_matches(['_', '.']) {
-            "" => "component".to_string(),
-            trimmed => trimmed.to_string(),
-        };
+        let namespace = grants.namespace.as_deref().unwrap_or(component);
+        if namespace.is_empty() {
+            return Err(Error::Config(format!(
+                "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
+            )));
+        }
+        let namespace = name_token(namespace);
         let allowed_hosts = http_client::AllowList::parse(&grants.allowed_hosts)
             .map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
         for topic in grants.topics.iter().filter(|t| *t != "*") {
@@ -326,4 +343,82 @@ pub(crate) async fn redis_connection(
         .set_response_timeout(Some(std::time::Duration::from_secs(10)))
         .set_number_of_retries(2);
     redis::aio::ConnectionManager::new_with_config(client.clone(), config).await
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::name_token;
+
+    /// The inverse of [`name_token`]: that it exists proves the encoding injective.
+    fn decode(token: &str) -> Option<String> {
+        let bytes = token.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(token.get(i + 1..i + 3)?, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+
+    /// The key prefix and a topic's subject of namespace `ns`, as kv and pubsub build them.
+    fn kv_prefix(ns: &str, store: &str) -> String {
+        format!("{}:{}:", name_token(ns), name_token(store))
+    }
+
+    fn subject(ns: &str, topic: &str) -> String {
+        format!("{}.{topic}", name_token(ns))
+    }
+
+    #[test]
+    fn the_names_that_collided_are_apart() {
+        for (a, b) in [("t x", "t_x"), ("_t", "t"), ("tö", "t_"), ("a.b", "a_b"), ("", "%"), ("%41", "A")] {
+            assert_ne!(name_token(a), name_token(b), "{a:?} and {b:?}");
+            assert_ne!(kv_prefix(a, "default"), kv_prefix(b, "default"));
+        }
+        assert_ne!(subject("secq", "x.news"), subject("secq.x", "news"));
+        assert!(!subject("_ws", "ada").starts_with("_ws."), "no namespace reaches the websocket subjects");
+        assert_eq!(name_token("food-delivery_2"), "food-delivery_2", "plain names are unchanged");
+    }
+
+    /// Valid topics: dot-separated words of letters, digits, `-` and `_`.
+    fn topic() -> impl Strategy<Value = String> {
+        proptest::collection::vec("[a-zA-Z0-9_-]{1,4}", 1..4).prop_map(|words| words.join("."))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn every_name_has_a_token_of_its_own(name in any::<String>()) {
+            let token = name_token(&name);
+            prop_assert_eq!(decode(&token), Some(name.clone()));
+            prop_assert!(!token.contains(['.', ':', '*', '>', '/', '#', '+', ' ']) && !token.starts_with('_'));
+        }
+
+        /// Two different (namespace, store) pairs never share a key prefix, nor is one prefix
+        /// the start of another (a key of one would then be listed by the other); two
+        /// different (namespace, topic) pairs never share a subject.
+        #[test]
+        fn no_two_components_share_keys_or_subjects(
+            // A small alphabet, so that names that an encoding might confuse come up often.
+            a in "[t_. öx%:A5F]{0,5}", b in "[t_. öx%:A5F]{0,5}", store_a in "[a-z_:. ]{1,3}", store_b in "[a-z_:. ]{1,3}",
+            topic_a in topic(), topic_b in topic(),
+        ) {
+            let (pa, pb) = (kv_prefix(&a, &store_a), kv_prefix(&b, &store_b));
+            if (&a, &store_a) != (&b, &store_b) {
+                prop_assert!(!pa.starts_with(&pb) && !pb.starts_with(&pa), "{pa} and {pb}");
+            }
+            if (&a, &topic_a) != (&b, &topic_b) {
+                prop_assert_ne!(subject(&a, &topic_a), subject(&b, &topic_b));
+            }
+        }
+    }
 }

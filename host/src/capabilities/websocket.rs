@@ -26,21 +26,12 @@ pub(crate) fn check_channel(channel: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The pub/sub subject of websocket channel `channel`. Guest topics are `<namespace>.<topic>`
-/// and a namespace never starts with `_`, so no guest can publish to these subjects.
-/// Bytes other than ASCII letters, digits and `-` are escaped as `_XX`, so any channel name is a
-/// single subject token on every backend.
+/// The pub/sub subject of websocket channel `channel`: `_ws.` and the channel as a
+/// [`name_token`](super::name_token), one subject token on every backend that no other channel
+/// shares. Guest topics are `<namespace token>.<topic>` and a namespace token never starts with
+/// `_`, so no guest can publish to these subjects.
 pub(crate) fn subject(channel: &str) -> String {
-    use std::fmt::Write;
-    let mut subject = String::from("_ws.");
-    for b in channel.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            subject.push(b as char);
-        } else {
-            let _ = write!(subject, "_{b:02X}");
-        }
-    }
-    subject
+    format!("_ws.{}", super::name_token(channel))
 }
 
 impl Host for GuestState {
@@ -78,9 +69,10 @@ mod tests {
     #[test]
     fn channels_escape_to_one_subject_token() {
         assert_eq!(subject("ada"), "_ws.ada");
-        assert_eq!(subject("a.b c"), "_ws.a_2Eb_20c");
-        assert_eq!(subject("José"), "_ws.Jos_C3_A9");
-        assert_eq!(subject("_"), "_ws._5F");
+        assert_eq!(subject("a.b c"), "_ws.a%2Eb%20c");
+        assert_eq!(subject("José"), "_ws.Jos%C3%A9");
+        assert_eq!(subject("_"), "_ws.%5F");
+        assert_ne!(subject("a_b"), subject("a.b"));
         assert!(check_channel("").is_err());
         assert!(check_channel(&"x".repeat(129)).is_err());
         assert!(check_channel("a\nb").is_err());

@@ -22,8 +22,12 @@ use hyper::{Method, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use super::{Body, HEADER_READ_TIMEOUT, Server, Shared, full, text_response};
+use super::connection::{ClientSocket, ConnectionStats};
+use super::{Accept, Body, Server, ServerLimits, Shared, full, text_response};
 use crate::Error;
+
+/// Connections the admin listener keeps open at once: probes and a scraper need a few.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 /// The admin listener's address when `mixio serve --admin-listen` is given without one.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -56,20 +60,27 @@ impl AdminServer {
         Watcher { server: self.server.clone() }
     }
 
-    /// Serves until dropped (as a task: until it is aborted or the runtime ends).
+    /// Serves until dropped (as a task: until it is aborted or the runtime ends), with the
+    /// default [`ServerLimits`] bounds on each connection and at most
+    /// [`ADMIN_MAX_CONNECTIONS`] open.
     pub async fn run(self) {
+        let limits = ServerLimits::default();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+        http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_MAX_CONNECTIONS));
+        let stats = Arc::new(ConnectionStats::default());
+        let mut accept = Accept::new(ADMIN_MAX_CONNECTIONS);
         loop {
-            let Ok((stream, _)) = self.listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
+            let (stream, slot) = accept.next(&self.listener, slots.clone()).await;
+            let stream = ClientSocket::new(stream, slot, limits.write_idle_timeout, stats.clone());
             let server = self.server.clone();
             let service =
                 hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let server = server.clone();
                     async move {
+                        if let Err(reason) = super::check_host(&request) {
+                            return Ok(super::closing(text_response(StatusCode::BAD_REQUEST, reason)));
+                        }
                         Ok::<_, Infallible>(
                             answer(server.get(), request.method(), request.uri().path()).await,
                         )

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::limits::ServerLimits;
 use super::router::Route;
-use crate::Error;
+use crate::{Error, units};
 
 /// The default name of the manifest file.
 pub const MANIFEST_FILE: &str = "mixio.toml";
@@ -38,6 +39,10 @@ pub struct App {
     pub sql: BTreeMap<String, String>,
     /// The components, in the manifest's order.
     pub components: Vec<ComponentSpec>,
+    /// The server-wide bounds on what clients can make it hold (`[server]`).
+    pub server: ServerLimits,
+    /// Where the app came from, for errors: the manifest's path, or the component's.
+    pub file: String,
 }
 
 /// One component of an [`App`].
@@ -104,6 +109,8 @@ struct RawManifest {
     #[serde(default)]
     backends: RawBackends,
     #[serde(default)]
+    server: BTreeMap<String, toml::Value>,
+    #[serde(default)]
     components: BTreeMap<String, RawComponent>,
 }
 
@@ -145,25 +152,45 @@ struct RawComponent {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    timeout: Option<Quantity>,
-    max_memory: Option<Quantity>,
-    max_request_body: Option<Quantity>,
-    max_response_body: Option<Quantity>,
-    max_concurrent: Option<usize>,
-    queue: Option<usize>,
+    timeout: Option<toml::Value>,
+    max_memory: Option<toml::Value>,
+    max_request_body: Option<toml::Value>,
+    max_response_body: Option<toml::Value>,
+    max_concurrent: Option<toml::Value>,
+    queue: Option<toml::Value>,
 }
 
-/// A number, or text with a unit (`"64MiB"`, `"500ms"`).
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum Quantity {
-    Number(u64),
-    Text(String),
+/// A setting's value as the text [`units`] parses: an integer (seconds, bytes, a count) or a
+/// string with a unit (`"64MiB"`, `"500ms"`).
+fn setting_text(value: &toml::Value) -> Result<String, String> {
+    match value {
+        toml::Value::Integer(n) => Ok(n.to_string()),
+        toml::Value::String(text) => Ok(text.clone()),
+        toml::Value::Float(x) => {
+            Err(format!("{x} is not a whole number: write it with a unit, e.g. \"500ms\" or \"64KiB\""))
+        }
+        other => {
+            Err(format!("expected a number or a string like \"10s\" or \"64MiB\", got {}", other.type_str()))
+        }
+    }
 }
+
+/// Deadlines of one request: 1 ms to a day.
+const TIMEOUTS: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(24 * 3600);
+/// Linear memory of one instance: one 64 KiB page to the 4 GiB a 32-bit memory can address.
+const MEMORY: std::ops::RangeInclusive<u64> = (64 << 10)..=(4 << 30);
+/// Request and response bodies: none to 1 TiB (a request body is held in memory, within
+/// `server.max_body_memory`).
+const BODIES: std::ops::RangeInclusive<u64> = 0..=(1 << 40);
+/// Instances of one component running, and requests waiting for one.
+const COUNTS: std::ops::RangeInclusive<u64> = 1..=1_000_000;
 
 impl App {
     /// Reads and validates the manifest at `path`.
     pub fn from_manifest(path: &Path) -> Result<App, Error> {
+        crate::host::regular_file(path)
+            .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
         let root = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -209,6 +236,8 @@ impl App {
                 limits: ComponentLimits::default(),
                 native: None,
             }],
+            server: ServerLimits::default(),
+            file: wasm.display().to_string(),
         }
     }
 
@@ -227,24 +256,50 @@ impl App {
     /// it after parsing): `max_instances`, by default the components' `max_concurrent` added
     /// up (in blocking mode, the thread count), so that every request a component admits
     /// finds an instance. A `max_instances` below that is an error.
+    /// The pool, with the largest memory limit of the components, must fit the address space.
     pub fn pool_size(&self) -> Result<u32, Error> {
         let needed = match self.io {
-            crate::Io::Async => self.components.iter().map(|c| c.limits.max_concurrent).sum(),
+            crate::Io::Async => {
+                self.components.iter().fold(0, |n: usize, c| n.saturating_add(c.limits.max_concurrent))
+            }
             // An instance exists only while a thread runs it, and until that thread lets go
             // of it: a call that timed out has left admission, but its thread drops the
             // instance only at the guest's next import or epoch tick.
             crate::Io::Blocking { threads } => threads,
         };
         let needed = u32::try_from(needed).unwrap_or(u32::MAX);
-        match self.max_instances {
-            None => Ok(needed),
-            Some(n) if n < needed => Err(Error::Config(format!(
-                "`max_instances`: {n} is fewer than the instances the components may run at once \
-                 ({needed}, their `limits.max_concurrent` added up, in {} mode): raise it, or lower those",
-                self.io
-            ))),
-            Some(n) => Ok(n),
-        }
+        let file = &self.file;
+        let pool = match self.max_instances {
+            None => needed,
+            Some(n) if n < needed => {
+                return Err(Error::Config(format!(
+                    "{file}: `max_instances`: {n} is fewer than the instances the components may run at \
+                     once ({needed}, their `limits.max_concurrent` added up, in {} mode): raise it, or \
+                     lower those",
+                    self.io
+                )));
+            }
+            Some(n) => n,
+        };
+        let largest = self
+            .components
+            .iter()
+            .filter(|c| c.limits.max_memory.is_some())
+            .max_by_key(|c| c.limits.max_memory);
+        let max_memory =
+            largest.and_then(|c| c.limits.max_memory).unwrap_or(0).max(crate::Limits::default().max_memory);
+        crate::engine::check_pool(pool, max_memory).map_err(|e| {
+            let memory = match largest {
+                Some(c) if c.limits.max_memory == Some(max_memory) => {
+                    format!("`components.{}.limits.max_memory`", c.name)
+                }
+                _ => "the default `max_memory`".to_string(),
+            };
+            Error::Config(format!(
+                "{file}: `max_instances` (or the components' `max_concurrent`) with {memory}: {e}"
+            ))
+        })?;
+        Ok(pool)
     }
 
     /// Parses manifest `text`; `file` names it in errors, relative paths are resolved
@@ -255,8 +310,7 @@ impl App {
         root: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<App, Error> {
-        let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| Error::Config(format!("{file}: {}", e.to_string().trim_end())))?;
+        let raw: RawManifest = toml::from_str(text).map_err(|e| Error::Config(toml_error(file, text, &e)))?;
         let bad = |key: &str, problem: String| Error::Config(format!("{file}: `{key}`: {problem}"));
 
         if raw.name.trim().is_empty() {
@@ -323,6 +377,14 @@ impl App {
                     ));
                 }
             }
+            let source = root.join(&c.source);
+            // A source not built yet is fine (`--build` makes it); one that is not a file is
+            // refused now, before a read could block on it (a FIFO) or fail obscurely.
+            if source.symlink_metadata().is_ok()
+                && let Err(e) = crate::host::regular_file(&source)
+            {
+                return Err(bad(&key("source"), format!("`{}`: {e}", source.display())));
+            }
             let limits = limits(&c.limits, &|field, problem| bad(&key(&format!("limits.{field}")), problem))?;
             let mut grants = crate::Grants::new();
             grants.allowed_hosts = c.allowed_hosts;
@@ -334,7 +396,7 @@ impl App {
             grants.config = c.config;
             grants.environment = c.environment;
             components.push(ComponentSpec {
-                source: root.join(&c.source),
+                source,
                 build: c.build.filter(|b| !b.trim().is_empty()),
                 name,
                 routes,
@@ -347,6 +409,21 @@ impl App {
         if raw.max_instances == Some(0) {
             return Err(bad("max_instances", "must be at least 1".into()));
         }
+        let mut server = ServerLimits::default();
+        for (name, value) in &raw.server {
+            let text = setting_text(value).map_err(|e| bad(&format!("server.{name}"), e))?;
+            server.set(name, &text).map_err(|e| bad(&format!("server.{name}"), e))?;
+        }
+        if let Some(c) = components.iter().find(|c| c.limits.max_request_body > server.max_body_memory) {
+            return Err(bad(
+                &format!("components.{}.limits.max_request_body", c.name),
+                format!(
+                    "{} bytes is more than `server.max_body_memory` ({} bytes), so such a body could never be \
+                     accepted: raise that, or lower this",
+                    c.limits.max_request_body, server.max_body_memory
+                ),
+            ));
+        }
         Ok(App {
             name: raw.name,
             root: root.to_path_buf(),
@@ -358,6 +435,8 @@ impl App {
             kv,
             sql,
             components,
+            server,
+            file: file.to_string(),
         })
     }
 
@@ -372,6 +451,28 @@ impl App {
     }
 }
 
+/// A TOML error in one line: the file, where, the table and the line it is in, and the
+/// problem (`toml`'s own message draws the line over several).
+fn toml_error(file: &str, text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end().replace('\n', "; ");
+    let Some(at) = error.span().map(|span| span.start.min(text.len())) else {
+        return format!("{file}: {message}");
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let source = text[start..].lines().next().unwrap_or_default().trim();
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|header| format!(" in `{header}`"))
+        .unwrap_or_default();
+    let shown: String = source.chars().take(80).collect();
+    format!("{file}: line {line}{table}, `{shown}`: {message}")
+}
+
 /// The environment variable overriding backend `name` of `kind`: `MIXIO_SQL_DEFAULT`.
 fn env_name(kind: &str, name: &str) -> String {
     let name: String =
@@ -381,78 +482,37 @@ fn env_name(kind: &str, name: &str) -> String {
 
 fn limits(raw: &RawLimits, bad: &dyn Fn(&str, String) -> Error) -> Result<ComponentLimits, Error> {
     let d = ComponentLimits::default();
-    let size = |field: &str, q: &Option<Quantity>, default: u64| match q {
+    let text = |field: &str, value: &toml::Value| setting_text(value).map_err(|e| bad(field, e));
+    let size = |field: &str, value: &Option<toml::Value>, range, default: u64| match value {
         None => Ok(default),
-        Some(q) => parse_size(q).map_err(|e| bad(field, e)),
+        Some(value) => units::size(&text(field, value)?, range).map_err(|e| bad(field, e)),
+    };
+    let count = |field: &str, value: &Option<toml::Value>, default: usize| match value {
+        None => Ok(default),
+        // Within 1..=1,000,000: it fits a usize everywhere.
+        Some(value) => Ok(units::count(&text(field, value)?, &COUNTS).map_err(|e| bad(field, e))? as usize),
     };
     let timeout = match &raw.timeout {
         None => d.timeout,
-        Some(q) => parse_duration(q).map_err(|e| bad("timeout", e))?,
+        Some(value) => units::duration(&text("timeout", value)?, &TIMEOUTS).map_err(|e| bad("timeout", e))?,
     };
-    if timeout.is_zero() {
-        return Err(bad("timeout", "must be more than zero".into()));
-    }
     let max_memory = match &raw.max_memory {
         None => None,
-        Some(q) => {
-            Some(usize::try_from(parse_size(q).map_err(|e| bad("max_memory", e))?).unwrap_or(usize::MAX))
-        }
+        // At most 4 GiB: it fits a usize on the 64-bit targets mixio runs on.
+        Some(_) => Some(size("max_memory", &raw.max_memory, &MEMORY, 0)? as usize),
     };
-    let max_concurrent = raw.max_concurrent.unwrap_or(d.max_concurrent);
-    if max_concurrent == 0 {
-        return Err(bad("max_concurrent", "must be at least 1".into()));
-    }
     Ok(ComponentLimits {
         timeout,
         max_memory,
-        max_request_body: size("max_request_body", &raw.max_request_body, d.max_request_body)?,
-        max_response_body: size("max_response_body", &raw.max_response_body, d.max_response_body)?,
-        max_concurrent,
-        queue: raw.queue.unwrap_or(d.queue),
+        max_request_body: size("max_request_body", &raw.max_request_body, &BODIES, d.max_request_body)?,
+        max_response_body: size("max_response_body", &raw.max_response_body, &BODIES, d.max_response_body)?,
+        max_concurrent: count("max_concurrent", &raw.max_concurrent, d.max_concurrent)?,
+        queue: match &raw.queue {
+            // A queue may be empty: past `max_concurrent`, `503` at once.
+            Some(toml::Value::Integer(0)) => 0,
+            other => count("queue", other, d.queue)?,
+        },
     })
-}
-
-/// `1048576`, `"512KiB"`, `"64MiB"`, `"1GiB"`, `"10MB"`, `"100B"`.
-fn parse_size(q: &Quantity) -> Result<u64, String> {
-    let text = match q {
-        Quantity::Number(n) => return Ok(*n),
-        Quantity::Text(t) => t.trim(),
-    };
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let unit_bytes: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in \"{text}\"; use B, KiB, MiB, GiB, KB, MB or GB"
-            ));
-        }
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a size like \"64MiB\""))?;
-    n.checked_mul(unit_bytes).ok_or_else(|| format!("\"{text}\" is too large"))
-}
-
-/// `30` (seconds), `"500ms"`, `"10s"`, `"2m"`.
-fn parse_duration(q: &Quantity) -> Result<Duration, String> {
-    let text = match q {
-        Quantity::Number(n) => return Ok(Duration::from_secs(*n)),
-        Quantity::Text(t) => t.trim(),
-    };
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("\"{text}\" is not a duration like \"10s\""))?;
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        other => Err(format!("unknown duration unit `{other}` in \"{text}\"; use ms, s or m")),
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@
 //! `GET /ws/{channel}` upgrades to a websocket receiving what guests send to `channel`; other
 //! `GET` requests no route takes are served from the app's `static_dir`.
 //!
+//! Every phase of a connection is bounded in time, the connections open at once are capped,
+//! and request bodies held in memory count against a server-wide budget: see [`ServerLimits`]
+//! for the settings and their defaults.
+//!
 //! An [`AdminServer`] on an address of its own answers an orchestrator's probes (`/healthz`,
 //! `/readyz`) and a Prometheus scraper (`/metrics`); bind it before the server, so liveness
 //! holds while the components compile, and [`Watcher::watch`] the server once it is bound.
@@ -28,6 +32,8 @@
 mod admin;
 mod admission;
 mod build;
+mod connection;
+mod limits;
 mod manifest;
 mod prometheus;
 mod router;
@@ -43,16 +49,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{self, HeaderName, HeaderValue};
-use hyper::{Method, StatusCode};
+use hyper::{Method, StatusCode, Version};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tower_http::timeout::TimeoutBody;
 use tracing::Instrument;
 
 pub use admin::{AdminServer, DEFAULT_ADMIN_LISTEN, READY_TIMEOUT, Watcher};
 pub use admission::AdmissionStats;
+pub use limits::{ServerLimits, raise_fd_limit};
 pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
 pub use router::Route;
 pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
@@ -61,6 +69,7 @@ use crate::capabilities::http_client::LocalServer;
 use crate::capabilities::websocket::check_channel;
 use crate::{BoxError, Component, ComponentKind, Error, Host, Request, Response};
 use admission::Admission;
+use connection::{ClientSocket, ConnectionStats};
 use router::{Routed, Router, WEBSOCKET_PREFIX};
 use websocket::Hub;
 
@@ -69,9 +78,6 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The address `mixio serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
-
-/// How long a client may take to send a request's headers (a slow-dribbling client is cut off).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
@@ -91,6 +97,15 @@ struct Shared {
     request_ids: RequestIds,
     /// Set when shutdown begins: `/readyz` answers `503` from then on.
     draining: AtomicBool,
+    limits: ServerLimits,
+    /// The connection cap: a permit per connection open.
+    connection_slots: Arc<Semaphore>,
+    max_connections: usize,
+    connections: Arc<ConnectionStats>,
+    /// The budget of request bodies held in memory: a permit per byte.
+    body_memory: Arc<Semaphore>,
+    /// Requests refused because the body budget was spent.
+    body_memory_refused: AtomicU64,
 }
 
 struct Served {
@@ -105,6 +120,8 @@ impl Server {
     /// answers) and loads its components. `${self}` in the app's config values and allowed
     /// hosts becomes the server's URL.
     pub async fn bind(mut app: App, addr: SocketAddr) -> Result<Server, Error> {
+        // Checked before anything is started: the pool must fit the address space.
+        let pool_size = app.pool_size()?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -129,11 +146,8 @@ impl Server {
             .max()
             .unwrap_or(0)
             .max(crate::Limits::default().max_memory);
-        let mut builder = Host::builder()
-            .max_instances(app.pool_size()?)
-            .max_memory(max_memory)
-            .pubsub(&app.pubsub)
-            .io(app.io);
+        let mut builder =
+            Host::builder().max_instances(pool_size).max_memory(max_memory).pubsub(&app.pubsub).io(app.io);
         tracing::info!(app = %app.name, io = %app.io, "guests' I/O mode");
         for (name, url) in &app.kv {
             builder = builder.kv_store(name, url);
@@ -178,16 +192,24 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let origin =
             url::Url::parse(&url).map_err(|e| Error::Config(format!("the server's URL `{url}`: {e}")))?;
+        let max_connections = app.server.connections(limits::fd_limit().unwrap_or(1024));
         let shared = Shared {
             app: app.name.clone(),
             url,
-            hub: Hub::new(host.clone(), shutdown_rx),
+            hub: Hub::new(host.clone(), shutdown_rx, app.server.websocket_idle_timeout),
             host,
             router: Router::new(&app.components),
             components,
             static_dir: app.static_dir.clone(),
             request_ids: RequestIds::new(),
             draining: AtomicBool::new(false),
+            connection_slots: Arc::new(Semaphore::new(max_connections)),
+            max_connections,
+            connections: Arc::default(),
+            // At most 1 TiB (`ServerLimits::set`): within a semaphore's permits.
+            body_memory: Arc::new(Semaphore::new(app.server.max_body_memory as usize)),
+            body_memory_refused: AtomicU64::new(0),
+            limits: app.server.clone(),
         };
         let shared = Arc::new(shared);
         // Guests' requests to `${self}` are answered in-process.
@@ -224,32 +246,31 @@ impl Server {
     /// Serves until `shutdown` completes; then stops accepting connections, closes websockets,
     /// and waits up to `drain` for the requests in flight to finish.
     pub async fn run(self, shutdown: impl Future<Output = ()>, drain: Duration) {
+        let limits = &self.shared.limits;
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+        // The header bound runs from when a connection opens or finishes a response: it is
+        // also the keep-alive idle bound.
+        http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
         let (stop_connections, stop_rx) = watch::channel(false);
         // Each connection task holds a sender; when all are gone, every connection is closed.
         let (alive, mut all_closed) = mpsc::channel::<()>(1);
+        let mut accept = Accept::new(self.shared.max_connections);
         tokio::pin!(shutdown);
         loop {
-            let (stream, _) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors, or a connection reset before accept: go on.
-                        tracing::warn!("accepting a connection failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
+            let slots = self.shared.connection_slots.clone();
+            let (stream, slot) = tokio::select! {
+                accepted = accept.next(&self.listener, slots) => accepted,
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
+            let socket =
+                ClientSocket::new(stream, slot, limits.write_idle_timeout, self.shared.connections.clone());
             let shared = self.shared.clone();
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(shared.handle(request).await) }
             });
-            let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            let connection = http.serve_connection(TokioIo::new(socket), service).with_upgrades();
             let mut stop = stop_rx.clone();
             let alive = alive.clone();
             tokio::spawn(async move {
@@ -277,6 +298,75 @@ impl Server {
     }
 }
 
+/// The accept loop's state: at most `max_connections` open (past it, new connections wait in
+/// the kernel's backlog), and a back-off when the process runs out of descriptors, logged once
+/// per episode instead of once per attempt.
+pub(crate) struct Accept {
+    max_connections: usize,
+    /// Set while at the connection cap (logged once when it is reached).
+    at_cap: bool,
+    /// The current back-off after a failed accept, and the failures since the first.
+    backoff: Option<(Duration, u64)>,
+}
+
+impl Accept {
+    pub(crate) fn new(max_connections: usize) -> Accept {
+        Accept { max_connections, at_cap: false, backoff: None }
+    }
+
+    /// The next connection, with its slot of the cap.
+    pub(crate) async fn next(
+        &mut self,
+        listener: &TcpListener,
+        slots: Arc<Semaphore>,
+    ) -> (tokio::net::TcpStream, OwnedSemaphorePermit) {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                self.at_cap = false;
+                slot
+            }
+            Err(_) => {
+                if !std::mem::replace(&mut self.at_cap, true) {
+                    tracing::warn!(
+                        "{} connections open, the server's `max_connections`: new connections wait \
+                         until one closes",
+                        self.max_connections
+                    );
+                }
+                // The semaphore is never closed.
+                slots.acquire_owned().await.expect("the connection cap is open")
+            }
+        };
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    if let Some((_, failures)) = self.backoff.take() {
+                        tracing::info!("accepting connections again, after {failures} failed attempts");
+                    }
+                    return (stream, slot);
+                }
+                Err(e) if connection::out_of_resources(&e) => {
+                    let (wait, failures) = match self.backoff {
+                        None => {
+                            tracing::warn!(
+                                "accepting a connection failed: {e}; retrying with a back-off (raise the \
+                                 file-descriptor limit, or lower `max_connections`, now {})",
+                                self.max_connections
+                            );
+                            (Duration::from_millis(10), 1)
+                        }
+                        Some((wait, failures)) => ((wait * 2).min(Duration::from_secs(1)), failures + 1),
+                    };
+                    self.backoff = Some((wait, failures));
+                    tokio::time::sleep(wait).await;
+                }
+                // One connection failed (reset before it was accepted, ...): take the next.
+                Err(e) => tracing::debug!("accepting a connection failed: {e}"),
+            }
+        }
+    }
+}
+
 /// Counters of a running [`Server`].
 #[derive(Clone)]
 pub struct ServerStats {
@@ -292,6 +382,32 @@ impl ServerStats {
     /// Websocket clients connected now.
     pub fn websocket_clients(&self) -> usize {
         self.shared.hub.clients()
+    }
+
+    /// Websocket channels with clients on this server now (each holds a subscription).
+    pub fn websocket_channels(&self) -> usize {
+        self.shared.hub.channels()
+    }
+
+    /// Client connections open now (websockets included).
+    pub fn connections(&self) -> usize {
+        self.shared.connections.open.load(Relaxed)
+    }
+
+    /// The most connections the server keeps open at once.
+    pub fn max_connections(&self) -> usize {
+        self.shared.max_connections
+    }
+
+    /// Connections cut because the client took no byte of a response for
+    /// [`write_idle_timeout`](ServerLimits::write_idle_timeout).
+    pub fn write_timeouts(&self) -> u64 {
+        self.shared.connections.write_timeouts.load(Relaxed)
+    }
+
+    /// Bytes of request bodies held in memory now.
+    pub fn body_memory(&self) -> u64 {
+        self.shared.body_memory_used()
     }
 }
 
@@ -328,7 +444,14 @@ impl Shared {
         response
     }
 
+    fn body_memory_used(&self) -> u64 {
+        (self.limits.max_body_memory as usize).saturating_sub(self.body_memory.available_permits()) as u64
+    }
+
     async fn dispatch(self: &Arc<Self>, request: hyper::Request<impl RequestBody>) -> hyper::Response<Body> {
+        if let Err(reason) = check_host(&request) {
+            return closing(text_response(StatusCode::BAD_REQUEST, reason));
+        }
         let path = request.uri().path().to_string();
         if let Some(channel) = path.strip_prefix(WEBSOCKET_PREFIX) {
             return self.websocket(request, channel).await;
@@ -373,6 +496,74 @@ impl Shared {
         response
     }
 
+    /// Reads a request body into memory, within the component's `max_request_body`, the
+    /// server's idle bound, the request's `deadline` and the server's budget of bodies in
+    /// memory (the returned permit holds the body's share of it).
+    async fn read_body(
+        &self,
+        body: impl RequestBody,
+        limits: &ComponentLimits,
+        deadline: tokio::time::Instant,
+    ) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), hyper::Response<Body>> {
+        let idle = self.limits.body_idle_timeout;
+        let mut body = std::pin::pin!(TimeoutBody::new(idle, body));
+        let mut bytes = Vec::new();
+        let mut held: Option<OwnedSemaphorePermit> = None;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => return Ok((bytes, held)),
+                Ok(Some(Err(e))) if e.is::<tower_http::timeout::TimeoutError>() => {
+                    return Err(closing(text_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        &format!("no byte of the request body arrived for {idle:?}"),
+                    )));
+                }
+                Ok(Some(Err(e))) => {
+                    return Err(closing(text_response(
+                        StatusCode::BAD_REQUEST,
+                        &format!("cannot read the request body: {e}"),
+                    )));
+                }
+                Err(_) => {
+                    return Err(closing(text_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        &format!(
+                            "the request body did not arrive within the deadline of {:?}",
+                            limits.timeout
+                        ),
+                    )));
+                }
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            if bytes.len() as u64 + data.len() as u64 > limits.max_request_body {
+                return Err(too_large(limits.max_request_body));
+            }
+            // A frame is at most hyper's buffer (a few hundred KiB), well within a u32.
+            let share = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            match self.body_memory.clone().try_acquire_many_owned(share) {
+                Ok(permit) => match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
+                },
+                Err(_) => {
+                    self.body_memory_refused.fetch_add(1, Relaxed);
+                    tracing::warn!(
+                        "request bodies in memory are at `max_body_memory` ({} bytes): request refused",
+                        self.limits.max_body_memory
+                    );
+                    let mut response = text_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the server holds as many request bodies as it may: try again shortly",
+                    );
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return Err(closing(response));
+                }
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+
     async fn call_handler(
         &self,
         served: &Served,
@@ -380,13 +571,13 @@ impl Shared {
     ) -> hyper::Response<Body> {
         let limits = &served.limits;
         let (parts, body) = request.into_parts();
-        // The body is read before an instance is taken, so slow uploads hold no slot.
-        let body = match Limited::new(body, limits.max_request_body as usize).collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(e) if e.is::<LengthLimitError>() => return too_large(limits.max_request_body),
-            Err(e) => {
-                return text_response(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
-            }
+        // The deadline covers the body and the call. The body is read before an instance is
+        // taken, so slow uploads hold no slot.
+        let started = tokio::time::Instant::now();
+        let deadline = started.checked_add(limits.timeout).unwrap_or_else(far_future);
+        let (body, body_memory) = match self.read_body(body, limits, deadline).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
         };
         let Some(permit) = served.admission.admit().await else {
             return self.busy(served);
@@ -399,13 +590,18 @@ impl Shared {
                 .iter()
                 .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
                 .collect(),
-            body: body.to_vec(),
+            body,
         };
-        let result = served.component.call(request).timeout(Some(limits.timeout)).await;
-        drop(permit);
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let result = served.component.call(request).timeout(Some(remaining)).await;
+        drop((permit, body_memory));
         match result {
             Ok(response) => into_http(served, response),
-            Err(e) => error_response(&e),
+            // The deadline is the component's, whatever part of it the body took.
+            Err(Error::Timeout { component, .. }) => {
+                error_response(served, &Error::Timeout { component, timeout: limits.timeout })
+            }
+            Err(e) => error_response(served, &e),
         }
     }
 
@@ -425,18 +621,29 @@ impl Shared {
             parts.headers.insert(header::HOST, host);
         }
         let max_request = limits.max_request_body;
-        let body =
-            Limited::new(body, max_request as usize).map_err(move |e| match e.downcast::<hyper::Error>() {
+        // The guest reads the body as it arrives, under its deadline and the idle bound.
+        let body = TimeoutBody::new(self.limits.body_idle_timeout, body);
+        let body = Limited::new(body, usize::try_from(max_request).unwrap_or(usize::MAX)).map_err(move |e| {
+            if e.is::<tower_http::timeout::TimeoutError>() {
+                return wasmtime_wasi_http::Error::ConnectionReadTimeout;
+            }
+            match e.downcast::<hyper::Error>() {
                 Ok(e) => wasmtime_wasi_http::Error::from(*e),
                 Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_request)),
-            });
+            }
+        });
         let request = hyper::Request::from_parts(parts, body);
         // The slot is held until the instance is gone and its body is sent (or the client left).
         match served.component.call_http_holding(request, Some(limits.timeout), permit).await {
-            Ok(response) => {
-                response.map(|body| Limited::new(body, limits.max_response_body as usize).boxed_unsync())
+            Ok(response) if response.status().is_informational() => {
+                let status = response.status().as_u16();
+                invalid_response(served, format!("answered with the informational status {status}"))
             }
-            Err(e) => error_response(&e),
+            Ok(response) => response.map(|body| {
+                Limited::new(body, usize::try_from(limits.max_response_body).unwrap_or(usize::MAX))
+                    .boxed_unsync()
+            }),
+            Err(e) => error_response(served, &e),
         }
     }
 
@@ -518,16 +725,25 @@ pub const MAX_RESPONSE_HEADERS: usize = 100;
 /// The most bytes of header names and values a guest's response may carry.
 pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
 
+/// The `500` answering a guest's response that breaks the rules, logged with the component
+/// (and, from the request's span, the request id).
+fn invalid_response(served: &Served, what: String) -> hyper::Response<Body> {
+    let name = served.component.name();
+    tracing::warn!(component = name, status = 500, "{what}");
+    text_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("`{name}` {what}"))
+}
+
 /// A guest's [`Response`] as an HTTP response, checked against the component's limits.
 fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
-    let name = served.component.name();
-    let invalid = |what: String| {
-        tracing::warn!(component = name, "{what}");
-        text_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("`{name}` {what}"))
-    };
+    let invalid = |what: String| invalid_response(served, what);
     let Ok(status) = StatusCode::from_u16(response.status) else {
         return invalid(format!("answered with an invalid status {}", response.status));
     };
+    // A 1xx would tell the client that the real answer follows (or, for 101, that the
+    // connection changes protocol): only the server itself sends those.
+    if status.is_informational() {
+        return invalid(format!("answered with the informational status {status}"));
+    }
     if response.body.len() as u64 > served.limits.max_response_body {
         return invalid(format!(
             "answered with a body of {} bytes, over its limit of {}",
@@ -560,13 +776,15 @@ fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
     http
 }
 
-/// The answer to a failed call: `504` for a deadline, `503` for no free instance, else `500`.
-fn error_response(error: &Error) -> hyper::Response<Body> {
+/// The answer to a failed call: `504` for a deadline, `503` for no free instance, else `500`;
+/// logged with the component and the reason (and, from the request's span, the request id).
+fn error_response(served: &Served, error: &Error) -> hyper::Response<Body> {
     let status = match error {
         Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
+    tracing::warn!(component = served.component.name(), status = status.as_u16(), "{error}");
     let mut response = text_response(status, &error.to_string());
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -575,7 +793,27 @@ fn error_response(error: &Error) -> hyper::Response<Body> {
 }
 
 fn too_large(limit: u64) -> hyper::Response<Body> {
-    text_response(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body exceeds {limit} bytes"))
+    closing(text_response(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body exceeds {limit} bytes")))
+}
+
+/// `response`, closing the connection after it: the request's body was not read to its end.
+fn closing(mut response: hyper::Response<Body>) -> hyper::Response<Body> {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host` header, and no request has two.
+fn check_host<B>(request: &hyper::Request<B>) -> Result<(), &'static str> {
+    match (request.headers().get_all(header::HOST).iter().count(), request.version()) {
+        (0, Version::HTTP_11) => Err("an HTTP/1.1 request must have a Host header"),
+        (0 | 1, _) => Ok(()),
+        _ => Err("a request must not have more than one Host header"),
+    }
+}
+
+/// A deadline that never comes, for a bound too large to add to the clock.
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 /// A plain-text answer: `<reason>\n`.

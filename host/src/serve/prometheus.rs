@@ -155,6 +155,53 @@ pub(crate) fn render(shared: &Shared) -> String {
         host.suspended as u64,
     );
     gauge(&mut out, "mixio_websocket_clients", "Websocket clients connected.", shared.hub.clients() as u64);
+    gauge(
+        &mut out,
+        "mixio_websocket_channels",
+        "Websocket channels with clients on this server (each holds a subscription).",
+        shared.hub.channels() as u64,
+    );
+    gauge(
+        &mut out,
+        "mixio_pubsub_subjects",
+        "Subjects the server is subscribed to on its pub/sub backend.",
+        shared.host.pubsub_subjects() as u64,
+    );
+    let connections = &shared.connections;
+    gauge(
+        &mut out,
+        "mixio_connections",
+        "Client connections open (websockets included).",
+        connections.open.load(Relaxed) as u64,
+    );
+    gauge(
+        &mut out,
+        "mixio_connections_max",
+        "The most client connections kept open at once (max_connections).",
+        shared.max_connections as u64,
+    );
+    header(&mut out, "mixio_connections_total", "counter", "Client connections accepted.");
+    let _ = writeln!(out, "mixio_connections_total {}", connections.accepted.load(Relaxed));
+    header(
+        &mut out,
+        "mixio_write_timeouts_total",
+        "counter",
+        "Connections cut because the client read no byte of a response for write_idle_timeout.",
+    );
+    let _ = writeln!(out, "mixio_write_timeouts_total {}", connections.write_timeouts.load(Relaxed));
+    gauge(
+        &mut out,
+        "mixio_body_memory_bytes",
+        "Bytes of request bodies held in memory (at most max_body_memory).",
+        shared.body_memory_used(),
+    );
+    header(
+        &mut out,
+        "mixio_body_memory_refused_total",
+        "counter",
+        "Requests refused with 503 because request bodies in memory were at max_body_memory.",
+    );
+    let _ = writeln!(out, "mixio_body_memory_refused_total {}", shared.body_memory_refused.load(Relaxed));
     header(&mut out, "mixio_guest_calls_total", "counter", "Guest calls started.");
     let _ = writeln!(out, "mixio_guest_calls_total {}", host.calls);
 

@@ -2,9 +2,13 @@
 //! guests send to `channel` ([`mixio::ws::send`](../../../mixio/ws/fn.send.html)).
 //!
 //! The hub subscribes to a channel's pub/sub subject while it has clients on this server, and
-//! fans each message out to them. Each client has a queue of [`CLIENT_BUFFER`] messages: a
-//! client whose queue is full, or that does not take a message within [`SEND_TIMEOUT`], is
-//! disconnected at once; guests and the other clients never wait for it.
+//! fans each message out to them; when the channel's last client here leaves, it unsubscribes
+//! and forgets the channel. Each client has a queue of [`CLIENT_BUFFER`] messages: a client
+//! whose queue is full, or that does not take a message within [`SEND_TIMEOUT`], is
+//! disconnected at once; guests and the other clients never wait for it. The pongs answering a
+//! client's pings are written the same way: a client that pings without reading is cut off
+//! like one that does not read its messages. A client that sends nothing for the server's
+//! `websocket_idle_timeout` (the server pings it at half of that) is disconnected.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,6 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -31,20 +36,29 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest message a client may send (clients only listen; this bounds what they can make
 /// the server read).
 const MAX_CLIENT_MESSAGE: usize = 4 << 10;
+/// What the websocket layer buffers for one client before the socket takes it: a frame being
+/// written, and at most one pending pong or close.
+const WRITE_BUFFER: usize = 128 << 10;
+
+type Channels = Arc<Mutex<HashMap<String, Weak<Channel>>>>;
 
 /// The websocket channels of one server.
 pub(crate) struct Hub {
     host: Host,
-    channels: Mutex<HashMap<String, Weak<Channel>>>,
+    channels: Channels,
     shutdown: watch::Receiver<bool>,
     clients: Arc<()>,
     next_client: AtomicU64,
+    idle_timeout: Duration,
 }
 
 /// A channel with clients on this server: its subscription, fanned out to the clients.
 pub(crate) struct Channel {
+    name: String,
     clients: Arc<Mutex<HashMap<u64, Client>>>,
     forwarder: tokio::task::JoinHandle<()>,
+    /// The hub's channels, which this one leaves when its last client goes.
+    hub: Channels,
 }
 
 /// The server's end of one client's queue.
@@ -70,25 +84,36 @@ impl Drop for Membership {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        // The last client left: unsubscribe.
+        // The last client left: unsubscribe (the forwarder owns the subscription), and forget
+        // the channel unless a new client has already joined it anew.
         self.forwarder.abort();
+        let mut channels = self.hub.lock().unwrap_or_else(|e| e.into_inner());
+        if channels.get(&self.name).is_some_and(|c| c.strong_count() == 0) {
+            channels.remove(&self.name);
+        }
     }
 }
 
 impl Hub {
-    pub(crate) fn new(host: Host, shutdown: watch::Receiver<bool>) -> Hub {
+    pub(crate) fn new(host: Host, shutdown: watch::Receiver<bool>, idle_timeout: Duration) -> Hub {
         Hub {
             host,
-            channels: Mutex::default(),
+            channels: Arc::default(),
             shutdown,
             clients: Arc::new(()),
             next_client: AtomicU64::new(0),
+            idle_timeout,
         }
     }
 
     /// Clients connected now.
     pub(crate) fn clients(&self) -> usize {
         Arc::strong_count(&self.clients) - 1
+    }
+
+    /// Channels with clients on this server now.
+    pub(crate) fn channels(&self) -> usize {
+        self.channels.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Joins `name`, subscribing to it if this is its first client here. When this returns,
@@ -116,13 +141,14 @@ impl Hub {
                         });
                     }
                 });
-                let channel = Arc::new(Channel { clients, forwarder });
+                let channel = Arc::new(Channel {
+                    name: name.to_string(),
+                    clients,
+                    forwarder,
+                    hub: self.channels.clone(),
+                });
                 let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
                 channels.insert(name.to_string(), Arc::downgrade(&channel));
-                // Forget channels whose clients all left, once they are many.
-                if channels.len() >= 64 && channels.len().is_power_of_two() {
-                    channels.retain(|_, c| c.strong_count() > 0);
-                }
                 channel
             }
         };
@@ -137,19 +163,28 @@ impl Hub {
         Ok(Membership { channel, id, messages, kick })
     }
 
-    /// Serves one upgraded connection until the client leaves, falls behind, or the server
-    /// shuts down.
+    /// Serves one upgraded connection until the client leaves, falls behind, goes quiet, or
+    /// the server shuts down.
     pub(crate) async fn serve_client(&self, upgraded: Upgraded, channel: String, mut member: Membership) {
         let _client = self.clients.clone();
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_CLIENT_MESSAGE))
-            .max_frame_size(Some(MAX_CLIENT_MESSAGE));
+            .max_frame_size(Some(MAX_CLIENT_MESSAGE))
+            // Clients send at most small frames: no need for tungstenite's 128 KiB read buffer.
+            .read_buffer_size(MAX_CLIENT_MESSAGE + 1024)
+            .write_buffer_size(WRITE_BUFFER)
+            .max_write_buffer_size(WRITE_BUFFER + crate::capabilities::websocket::MAX_MESSAGE + (64 << 10));
         let mut socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         let mut shutdown = self.shutdown.clone();
         let kick = member.kick.clone();
         tracing::debug!(%channel, "websocket client joined");
         let too_slow = (CloseCode::Policy, "too slow: messages were dropped");
+        // Nothing heard from the client for half the idle bound: ping it; for the whole: close.
+        let half_idle = self.idle_timeout / 2;
+        let quiet = tokio::time::sleep(half_idle);
+        tokio::pin!(quiet);
+        let mut pinged = false;
         let close = loop {
             tokio::select! {
                 message = member.messages.recv() => {
@@ -168,18 +203,46 @@ impl Hub {
                     }
                 }
                 () = kick.notified() => break Some(too_slow),
-                incoming = socket.next() => match incoming {
-                    // Pings are answered by the protocol layer; text from clients is ignored.
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                    Some(Ok(_)) => {}
-                },
+                incoming = socket.next() => {
+                    let ping = match incoming {
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                        Some(Ok(message)) => matches!(message, Message::Ping(_)),
+                    };
+                    // Anything from the client (a pong included) shows it is there; text from
+                    // clients is otherwise ignored.
+                    pinged = false;
+                    quiet.as_mut().reset(Instant::now() + half_idle);
+                    if ping {
+                        // The protocol layer has queued the pong: write it out as a message is
+                        // written, so that a client that pings without reading is cut off.
+                        match tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return,
+                            Err(_) => break Some(too_slow),
+                        }
+                    }
+                }
+                () = &mut quiet => {
+                    if pinged {
+                        break Some((CloseCode::Away, "idle: no answer to a ping"));
+                    }
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Bytes::new()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => break Some(too_slow),
+                    }
+                    pinged = true;
+                    quiet.as_mut().reset(Instant::now() + half_idle);
+                }
                 () = stopped(&mut shutdown) => break Some((CloseCode::Away, "server shutting down")),
             }
         };
         drop(member);
         if let Some((code, reason)) = close {
-            if code == CloseCode::Policy {
-                tracing::warn!(%channel, "websocket client too slow: disconnected");
+            match code {
+                CloseCode::Policy => tracing::warn!(%channel, "websocket client too slow: disconnected"),
+                _ if pinged => tracing::debug!(%channel, "websocket client idle: disconnected"),
+                _ => {}
             }
             let frame = CloseFrame { code, reason: reason.into() };
             let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(Some(frame))).await;

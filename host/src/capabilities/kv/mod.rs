@@ -97,7 +97,9 @@ impl HostStore for GuestState {
                 "too many open kv stores (the limit is {MAX_OPEN_STORES})"
             ))));
         }
-        let prefix = format!("{}:{name}:", self.caps.namespace);
+        // Injective tokens with `:` between them: no two (namespace, store) pairs share a
+        // prefix, nor does one prefix start another.
+        let prefix = format!("{}:{}:", self.caps.namespace, crate::capabilities::name_token(&name));
         let handle = self.table.push(OpenStore { backend, prefix })?;
         self.open_kv_stores += 1;
         Ok(Ok(handle))

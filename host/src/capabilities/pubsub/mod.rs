@@ -2,7 +2,8 @@
 //! with [`Host::subscribe`](crate::Host::subscribe).
 //!
 //! A guest's topic `orders` is the backend subject `<namespace>.orders`, where the namespace is
-//! the component's (its name unless configured to share one). Delivery is at most once, to
+//! the component's (its name unless configured to share one), escaped so that no two
+//! namespaces share a subject ([`Host::subject`](crate::Host::subject)). Delivery is at most once, to
 //! the subscribers present when the message is published.
 
 mod backend;

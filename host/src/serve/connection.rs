@@ -1,0 +1,284 @@
+//! One client's socket, as the server holds it: it keeps the connection's place under the
+//! server's `max_connections` for as long as the socket is open (through a websocket upgrade
+//! too), and cuts a client that takes no byte of what the server writes for
+//! `write_idle_timeout`, so that a client that never reads cannot keep a response in memory.
+//!
+//! When the server closes a connection whose client is still sending (a `408` or `413` cuts a
+//! body short), closing at once would reset it, and a reset can discard the answer before the
+//! client has read it. So the socket lingers: its write side is shut, and what the client still
+//! sends is read and dropped for at most [`LINGER`] (and [`LINGER_BYTES`]) before it closes.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Sleep;
+
+/// Counters of a server's connections.
+#[derive(Default)]
+pub(crate) struct ConnectionStats {
+    /// Open now.
+    pub(crate) open: AtomicUsize,
+    /// Accepted since the server started.
+    pub(crate) accepted: AtomicU64,
+    /// Cut because the client took no byte of a response for `write_idle_timeout`.
+    pub(crate) write_timeouts: AtomicU64,
+}
+
+/// Longest a closed connection reads what its client still sends (see the module docs).
+pub(crate) const LINGER: Duration = Duration::from_secs(2);
+/// The most a closed connection reads of what its client still sends.
+pub(crate) const LINGER_BYTES: usize = 256 << 10;
+
+/// A client's socket under the server's bounds.
+pub(crate) struct ClientSocket {
+    /// Taken by the lingering close.
+    stream: Option<TcpStream>,
+    write_idle: Duration,
+    /// Armed while a write is pending: when it fires, the client has taken nothing for
+    /// `write_idle`.
+    stall: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+    /// The server shut its side down (it closes the connection).
+    shut_down: bool,
+    /// The client closed its side (a read found the end).
+    client_done: bool,
+    stats: Arc<ConnectionStats>,
+    /// Taken by the lingering close.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+impl ClientSocket {
+    /// `stream`, counted open until dropped, holding `slot` of the connection cap.
+    pub(crate) fn new(
+        stream: TcpStream,
+        slot: OwnedSemaphorePermit,
+        write_idle: Duration,
+        stats: Arc<ConnectionStats>,
+    ) -> ClientSocket {
+        stats.open.fetch_add(1, Relaxed);
+        stats.accepted.fetch_add(1, Relaxed);
+        ClientSocket {
+            stream: Some(stream),
+            write_idle,
+            stall: None,
+            stalled: false,
+            shut_down: false,
+            client_done: false,
+            stats,
+            slot: Some(slot),
+        }
+    }
+
+    fn stream(&mut self) -> Pin<&mut TcpStream> {
+        // Only `drop` takes it.
+        Pin::new(self.stream.as_mut().expect("the socket is open"))
+    }
+
+    /// Called when a write (or flush) is pending: starts the stall timer if it is not running,
+    /// and fails once it has run out.
+    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let deadline = tokio::time::Instant::now() + self.write_idle;
+        let timer = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.stalled {
+            timer.as_mut().reset(deadline);
+            self.stalled = true;
+        }
+        ready!(timer.as_mut().poll(cx));
+        self.stats.write_timeouts.fetch_add(1, Relaxed);
+        tracing::debug!("client took no byte of the response for {:?}: connection cut", self.write_idle);
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client took no byte for {:?}", self.write_idle),
+        ))
+    }
+
+    /// `poll` is an operation on the socket that writes: a stall timer runs while it is pending.
+    fn writing<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll(self.stream(), cx) {
+            Poll::Ready(result) => {
+                self.stalled = false;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_stall(cx).map(Err),
+        }
+    }
+}
+
+impl Drop for ClientSocket {
+    fn drop(&mut self) {
+        let (Some(stream), Some(slot)) = (self.stream.take(), self.slot.take()) else { return };
+        let runtime = tokio::runtime::Handle::try_current();
+        match runtime {
+            Ok(runtime) if self.shut_down && !self.client_done => {
+                let stats = self.stats.clone();
+                runtime.spawn(async move {
+                    linger(stream).await;
+                    drop(slot);
+                    stats.open.fetch_sub(1, Relaxed);
+                });
+            }
+            _ => {
+                self.stats.open.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// Reads and drops what the client still sends, until it closes its side or the bounds pass.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 16 << 10];
+    let mut read = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while read < LINGER_BYTES {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    })
+    .await;
+}
+
+impl AsyncRead for ClientSocket {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = ready!(this.stream().poll_read(cx, buf));
+        if result.is_ok() && buf.filled().len() == before && buf.remaining() > 0 {
+            this.client_done = true;
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl AsyncWrite for ClientSocket {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().writing(cx, |s, cx| s.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().writing(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.as_ref().is_some_and(TcpStream::is_write_vectored)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().writing(cx, |s, cx| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        this.shut_down = true;
+        this.writing(cx, |s, cx| s.poll_shutdown(cx))
+    }
+}
+
+/// Whether a failed `accept` means the process or the system is out of descriptors or memory
+/// (waiting helps), rather than one connection failing (the next accept is fine).
+pub(crate) fn out_of_resources(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    error.raw_os_error().is_some_and(|code| {
+        [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM].iter().any(|e| e.raw_os_error() == code)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A client that reads nothing: the writer's socket fills, and the write fails once it has
+    /// been pending for the idle bound; a reading client is never cut.
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_is_cut() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stats = Arc::new(ConnectionStats::default());
+        let slots = Arc::new(tokio::sync::Semaphore::new(2));
+        let _silent = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let slot = slots.clone().try_acquire_owned().unwrap();
+        let mut socket = ClientSocket::new(stream, slot, Duration::from_millis(200), stats.clone());
+        assert_eq!((stats.open.load(Relaxed), slots.available_permits()), (1, 1));
+        let chunk = vec![0u8; 1 << 20];
+        let error = loop {
+            if let Err(e) = socket.write_all(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(stats.write_timeouts.load(Relaxed), 1);
+        drop(socket);
+        assert_eq!((stats.open.load(Relaxed), slots.available_permits()), (0, 2), "the slot is back");
+
+        // A client that reads is never cut, however much is written (a longer bound: the
+        // reader must only be scheduled within it).
+        let mut reader = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let slot = slots.clone().try_acquire_owned().unwrap();
+        let mut socket = ClientSocket::new(stream, slot, Duration::from_secs(5), stats.clone());
+        let read = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            reader.read_to_end(&mut sink).await.map(|_| sink.len())
+        });
+        for _ in 0..64 {
+            socket.write_all(&chunk).await.unwrap();
+        }
+        socket.shutdown().await.unwrap();
+        drop(socket);
+        assert_eq!(read.await.unwrap().unwrap(), 64 << 20);
+        assert_eq!(stats.write_timeouts.load(Relaxed), 1);
+    }
+
+    /// The server answers and closes while its client is still sending: the client reads the
+    /// whole answer (no reset discards it), and the slot is given back once the linger ends.
+    #[tokio::test]
+    async fn closing_on_a_client_still_sending_lingers_instead_of_resetting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stats = Arc::new(ConnectionStats::default());
+        let slots = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let slot = slots.clone().try_acquire_owned().unwrap();
+        let mut socket = ClientSocket::new(stream, slot, Duration::from_secs(5), stats.clone());
+        client.write_all(&[1; 1000]).await.unwrap();
+        let mut head = [0u8; 10];
+        socket.read_exact(&mut head).await.unwrap();
+        // The rest of what the client sent is unread when the server answers and closes.
+        socket.write_all(b"the answer").await.unwrap();
+        socket.shutdown().await.unwrap();
+        drop(socket);
+        client.write_all(&[2; 1000]).await.unwrap();
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        assert_eq!(answer, b"the answer");
+        drop(client);
+        for _ in 0..3000 {
+            if slots.available_permits() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!((slots.available_permits(), stats.open.load(Relaxed)), (1, 0));
+    }
+}
