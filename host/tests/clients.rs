@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use mixio_host::serve::ServerStats;
 use mixio_host::{Grants, Host, Request};
 use mixio_tests::client;
 use mixio_tests::serve::{MixioServe, scratch_dir, start_in_process};
@@ -17,6 +18,33 @@ use tokio::net::TcpStream;
 /// The runtime of each test: two threads, as on the target machine.
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Starts a server of [`manifest`]`(dir, server, limits)` in this process, and runs `test` with
+/// its URL, its counters and its host, on the two-thread runtime.
+fn with_server<F: Future<Output = ()>>(
+    dir: &Path,
+    server: &str,
+    limits: &str,
+    test: impl FnOnce(String, ServerStats, Host) -> F,
+) {
+    runtime().block_on(async {
+        let (base, stats, host) = start_in_process(&manifest(dir, server, limits)).await;
+        test(base, stats, host).await;
+    });
+}
+
+/// A `mixio serve` process of [`manifest`]`(dir, "", "")` with `args`, and a file-descriptor
+/// limit if `fd_limit` is given.
+fn serve_child(dir: &Path, args: &[&str], fd_limit: Option<u32>) -> MixioServe {
+    let path = dir.join("mixio.toml");
+    std::fs::write(&path, manifest(dir, "", "")).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_mixio"));
+    let args: Vec<&str> = [path.to_str().unwrap()].into_iter().chain(args.iter().copied()).collect();
+    match fd_limit {
+        Some(limit) => MixioServe::start_with_fd_limit(bin, &args, &[], limit),
+        None => MixioServe::start(bin, &args, &[]),
+    }
 }
 
 /// A manifest with `hello` on `/hello`, `hostile` on `/hostile`, `hostile-wasi` on
@@ -115,10 +143,8 @@ async fn stall_body(addr: String) -> String {
 /// queue is empty: a held slot would turn the well-behaved requests away).
 #[test]
 fn slow_and_stalled_request_bodies_are_cut_and_hold_no_slot() {
-    let runtime = runtime();
     let dir = scratch_dir("slow-bodies");
-    runtime.block_on(async {
-        let (base, stats, _) = start_in_process(&manifest(&dir, "body_idle_timeout = \"2s\"", "")).await;
+    with_server(&dir, "body_idle_timeout = \"2s\"", "", |base, stats, _host| async move {
         let addr = base.trim_start_matches("http://").to_string();
         let slow: Vec<_> = (0..20).map(|_| tokio::spawn(dribble_body(addr.clone()))).collect();
         let stalled: Vec<_> = (0..20).map(|_| tokio::spawn(stall_body(addr.clone()))).collect();
@@ -146,12 +172,10 @@ fn slow_and_stalled_request_bodies_are_cut_and_hold_no_slot() {
 /// request is answered `503`, and the budget is whole again once the bodies are gone.
 #[test]
 fn request_bodies_in_memory_stay_within_the_budget() {
-    let runtime = runtime();
     let dir = scratch_dir("body-budget");
     let limits = "max_request_body = \"200KiB\"";
     let server = "max_body_memory = \"256KiB\"\nbody_idle_timeout = \"2s\"";
-    runtime.block_on(async {
-        let (base, stats, _) = start_in_process(&manifest(&dir, server, limits)).await;
+    with_server(&dir, server, limits, |base, stats, _host| async move {
         let addr = base.trim_start_matches("http://").to_string();
         // Three clients send 150 KiB of a 200 KiB body, then stop: 450 KiB wanted, 256 KiB allowed.
         let mut clients = Vec::new();
@@ -190,15 +214,7 @@ async fn joined<T: Send + 'static>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Ve
 /// along, and every slow client is cut at its deadline.
 #[test]
 fn six_hundred_slow_clients_against_512_descriptors() {
-    let dir = scratch_dir("fd-limit");
-    let manifest_path = dir.join("mixio.toml");
-    std::fs::write(&manifest_path, manifest(&dir, "", "")).unwrap();
-    let server = MixioServe::start_with_fd_limit(
-        Path::new(env!("CARGO_BIN_EXE_mixio")),
-        &[manifest_path.to_str().unwrap(), "--admin-listen", "127.0.0.1:0"],
-        &[],
-        512,
-    );
+    let server = serve_child(&scratch_dir("fd-limit"), &["--admin-listen", "127.0.0.1:0"], Some(512));
     let admin = server.admin_url.clone().expect("the admin listener's URL");
     let runtime = runtime();
     runtime.block_on(async {
@@ -244,11 +260,9 @@ fn six_hundred_slow_clients_against_512_descriptors() {
 /// after the write idle bound and counted; a reading client gets its whole answer meanwhile.
 #[test]
 fn clients_that_never_read_are_cut() {
-    let runtime = runtime();
     let dir = scratch_dir("never-read");
     std::fs::write(dir.join("big.bin"), vec![7u8; 20 << 20]).unwrap();
-    runtime.block_on(async {
-        let (base, stats, _) = start_in_process(&manifest(&dir, "write_idle_timeout = \"1s\"", "")).await;
+    with_server(&dir, "write_idle_timeout = \"1s\"", "", |base, stats, _host| async move {
         let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
         let mut stalled = Vec::new();
         for path in (0..10).map(|_| "/hostile?do=huge-body&mb=9").chain((0..5).map(|_| "/big.bin")) {
@@ -271,10 +285,8 @@ fn clients_that_never_read_are_cut() {
 /// A kept-alive connection that sends no next request is closed at the header bound.
 #[test]
 fn idle_keep_alive_connections_are_closed() {
-    let runtime = runtime();
     let dir = scratch_dir("keep-alive");
-    runtime.block_on(async {
-        let (base, stats, _) = start_in_process(&manifest(&dir, "header_timeout = \"1s\"", "")).await;
+    with_server(&dir, "header_timeout = \"1s\"", "", |base, stats, _host| async move {
         let addr = base.trim_start_matches("http://");
         let mut socket = connect_and_send(addr, "GET /hello?name=once HTTP/1.1\r\nhost: test\r\n\r\n").await;
         let answer = read_until_closed(&mut socket).await;
@@ -288,10 +300,8 @@ fn idle_keep_alive_connections_are_closed() {
 /// subscriptions on the pub/sub backend, are gone once their clients are.
 #[test]
 fn ten_thousand_channels_joined_and_left_leave_none() {
-    let runtime = runtime();
     let dir = scratch_dir("channels");
-    runtime.block_on(async {
-        let (base, stats, host) = start_in_process(&manifest(&dir, "", "")).await;
+    with_server(&dir, "", "", |base, stats, host| async move {
         for batch in 0..100 {
             let clients: Vec<_> = (0..100)
                 .map(|i| {
@@ -334,10 +344,8 @@ async fn raw_websocket(addr: std::net::SocketAddr, channel: &str) -> TcpStream {
 /// up, with nothing kept for it, while a well-behaved listener on the same server receives.
 #[test]
 fn a_ping_flood_is_disconnected() {
-    let runtime = runtime();
     let dir = scratch_dir("ping-flood");
-    runtime.block_on(async {
-        let (base, stats, host) = start_in_process(&manifest(&dir, "write_idle_timeout = \"2s\"", "")).await;
+    with_server(&dir, "write_idle_timeout = \"2s\"", "", |base, stats, host| async move {
         let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
         let mut listener = client::listen(&base, "calm").await;
         let flooders: Vec<_> = (0..4)
@@ -371,10 +379,8 @@ fn a_ping_flood_is_disconnected() {
 #[test]
 fn silent_websocket_clients_are_closed() {
     use futures_util::StreamExt;
-    let runtime = runtime();
     let dir = scratch_dir("ws-idle");
-    runtime.block_on(async {
-        let (base, stats, _) = start_in_process(&manifest(&dir, "websocket_idle_timeout = \"2s\"", "")).await;
+    with_server(&dir, "websocket_idle_timeout = \"2s\"", "", |base, stats, _host| async move {
         let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
         let mut silent = raw_websocket(addr, "quiet").await;
         // A client that reads (tungstenite answers each ping as it reads the next frame): it
@@ -458,7 +464,6 @@ async fn names_that_once_collided_keep_their_own_data() {
 /// outside; a FIFO in it is refused without blocking; files inside, symlinked or not, are served.
 #[test]
 fn static_files_stay_inside_the_static_dir() {
-    let runtime = runtime();
     let dir = scratch_dir("static");
     let outside = scratch_dir("static-outside");
     std::fs::write(outside.join("secret.txt"), "secret").unwrap();
@@ -468,8 +473,7 @@ fn static_files_stay_inside_the_static_dir() {
     std::os::unix::fs::symlink(dir.join("page.html"), dir.join("alias.html")).unwrap();
     let fifo = std::process::Command::new("mkfifo").arg(dir.join("pipe.txt")).status().unwrap();
     assert!(fifo.success());
-    runtime.block_on(async {
-        let (base, _, _) = start_in_process(&manifest(&dir, "", "")).await;
+    with_server(&dir, "", "", |base, _stats, _host| async move {
         for path in ["/leak.txt", "/elsewhere/secret.txt", "/pipe.txt", "/../static-outside/secret.txt"] {
             let reply = client::get(&base, path).await;
             assert_eq!(reply.status, 404, "{path}: {reply:?}");
@@ -484,10 +488,8 @@ fn static_files_stay_inside_the_static_dir() {
 /// an HTTP/1.0 request may go without.
 #[test]
 fn host_headers_follow_the_rfc() {
-    let runtime = runtime();
     let dir = scratch_dir("host-header");
-    runtime.block_on(async {
-        let (base, _, _) = start_in_process(&manifest(&dir, "", "")).await;
+    with_server(&dir, "", "", |base, _stats, _host| async move {
         let addr = base.trim_start_matches("http://");
         let ask = |head: &'static str| async move {
             let mut socket = connect_and_send(addr, head).await;
@@ -510,10 +512,8 @@ fn host_headers_follow_the_rfc() {
 /// `500` with the reason, and the next request pipelined on the same connection is answered.
 #[test]
 fn a_guests_informational_status_is_a_500_and_the_connection_goes_on() {
-    let runtime = runtime();
     let dir = scratch_dir("informational");
-    runtime.block_on(async {
-        let (base, _, _) = start_in_process(&manifest(&dir, "", "")).await;
+    with_server(&dir, "", "", |base, _stats, _host| async move {
         let addr = base.trim_start_matches("http://");
         let spec = "101\nupgrade: websocket\n\n";
         let pipelined = format!(
@@ -538,14 +538,7 @@ fn a_guests_informational_status_is_a_500_and_the_connection_goes_on() {
 /// id, the component and the reason.
 #[test]
 fn guest_output_and_guest_failures_are_logged() {
-    let dir = scratch_dir("guest-log");
-    let manifest_path = dir.join("mixio.toml");
-    std::fs::write(&manifest_path, manifest(&dir, "", "")).unwrap();
-    let server = MixioServe::start(
-        Path::new(env!("CARGO_BIN_EXE_mixio")),
-        &[manifest_path.to_str().unwrap(), "--log-format", "json"],
-        &[],
-    );
+    let server = serve_child(&scratch_dir("guest-log"), &["--log-format", "json"], None);
     let runtime = runtime();
     runtime.block_on(async {
         let printed =

@@ -206,18 +206,36 @@ mod tests {
 
     use super::*;
 
+    /// A server's sockets under a cap of `slots` connections, and their counters.
+    struct Server {
+        listener: tokio::net::TcpListener,
+        slots: Arc<tokio::sync::Semaphore>,
+        stats: Arc<ConnectionStats>,
+    }
+
+    impl Server {
+        async fn new(slots: usize) -> Server {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let slots = Arc::new(tokio::sync::Semaphore::new(slots));
+            Server { listener, slots, stats: Arc::default() }
+        }
+
+        /// A client connected, and the server's socket for it, cut after `write_idle`.
+        async fn connect(&self, write_idle: Duration) -> (TcpStream, ClientSocket) {
+            let client = TcpStream::connect(self.listener.local_addr().unwrap()).await.unwrap();
+            let (stream, _) = self.listener.accept().await.unwrap();
+            let slot = self.slots.clone().try_acquire_owned().unwrap();
+            (client, ClientSocket::new(stream, slot, write_idle, self.stats.clone()))
+        }
+    }
+
     /// A client that reads nothing: the writer's socket fills, and the write fails once it has
     /// been pending for the idle bound; a reading client is never cut.
     #[tokio::test]
     async fn a_client_that_takes_nothing_is_cut() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(ConnectionStats::default());
-        let slots = Arc::new(tokio::sync::Semaphore::new(2));
-        let _silent = TcpStream::connect(addr).await.unwrap();
-        let (stream, _) = listener.accept().await.unwrap();
-        let slot = slots.clone().try_acquire_owned().unwrap();
-        let mut socket = ClientSocket::new(stream, slot, Duration::from_millis(200), stats.clone());
+        let server = Server::new(2).await;
+        let (stats, slots) = (&server.stats, &server.slots);
+        let (_silent, mut socket) = server.connect(Duration::from_millis(200)).await;
         assert_eq!((stats.open.load(Relaxed), slots.available_permits()), (1, 1));
         let chunk = vec![0u8; 1 << 20];
         let error = loop {
@@ -232,10 +250,7 @@ mod tests {
 
         // A client that reads is never cut, however much is written (a longer bound: the
         // reader must only be scheduled within it).
-        let mut reader = TcpStream::connect(addr).await.unwrap();
-        let (stream, _) = listener.accept().await.unwrap();
-        let slot = slots.clone().try_acquire_owned().unwrap();
-        let mut socket = ClientSocket::new(stream, slot, Duration::from_secs(5), stats.clone());
+        let (mut reader, mut socket) = server.connect(Duration::from_secs(5)).await;
         let read = tokio::spawn(async move {
             let mut sink = Vec::new();
             reader.read_to_end(&mut sink).await.map(|_| sink.len())
@@ -253,14 +268,9 @@ mod tests {
     /// whole answer (no reset discards it), and the slot is given back once the linger ends.
     #[tokio::test]
     async fn closing_on_a_client_still_sending_lingers_instead_of_resetting() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stats = Arc::new(ConnectionStats::default());
-        let slots = Arc::new(tokio::sync::Semaphore::new(1));
-        let mut client = TcpStream::connect(addr).await.unwrap();
-        let (stream, _) = listener.accept().await.unwrap();
-        let slot = slots.clone().try_acquire_owned().unwrap();
-        let mut socket = ClientSocket::new(stream, slot, Duration::from_secs(5), stats.clone());
+        let server = Server::new(1).await;
+        let (stats, slots) = (&server.stats, &server.slots);
+        let (mut client, mut socket) = server.connect(Duration::from_secs(5)).await;
         client.write_all(&[1; 1000]).await.unwrap();
         let mut head = [0u8; 10];
         socket.read_exact(&mut head).await.unwrap();
