@@ -44,8 +44,7 @@ pub struct AdminServer {
 impl AdminServer {
     /// Listens on `addr` (port 0 picks a free one).
     pub async fn bind(addr: SocketAddr) -> Result<AdminServer, Error> {
-        let listener = TcpListener::bind(addr)
-            .await
+        let listener = super::connection::listen(addr)
             .map_err(|e| Error::Config(format!("cannot listen on {addr} (admin): {e}")))?;
         Ok(AdminServer { listener, server: Arc::new(OnceLock::new()) })
     }

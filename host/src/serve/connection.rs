@@ -191,6 +191,23 @@ impl AsyncWrite for ClientSocket {
     }
 }
 
+/// Connections the kernel keeps waiting to be accepted (at most `net.core.somaxconn`): those
+/// past `max_connections` wait here. Rust's and mio's default, 128, would make a burst of
+/// clients retry their handshakes (a second or more) as soon as the cap is reached.
+pub(crate) const BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with a backlog of [`BACKLOG`].
+pub(crate) fn listen(addr: std::net::SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does: a restarted server can bind at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
 /// Whether a failed `accept` means the process or the system is out of descriptors or memory
 /// (waiting helps), rather than one connection failing (the next accept is fine).
 pub(crate) fn out_of_resources(error: &io::Error) -> bool {

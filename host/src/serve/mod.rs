@@ -122,9 +122,8 @@ impl Server {
     pub async fn bind(mut app: App, addr: SocketAddr) -> Result<Server, Error> {
         // Checked before anything is started: the pool must fit the address space.
         let pool_size = app.pool_size()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+        let listener =
+            connection::listen(addr).map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
         let local =
             listener.local_addr().map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
         let url = match local {
@@ -299,19 +298,34 @@ impl Server {
 }
 
 /// The accept loop's state: at most `max_connections` open (past it, new connections wait in
-/// the kernel's backlog), and a back-off when the process runs out of descriptors, logged once
-/// per episode instead of once per attempt.
+/// the kernel's backlog), and a back-off when the process runs out of descriptors; each is
+/// logged when it begins, at most once a minute, instead of once per attempt.
 pub(crate) struct Accept {
     max_connections: usize,
-    /// Set while at the connection cap (logged once when it is reached).
+    /// Set while at the connection cap.
     at_cap: bool,
     /// The current back-off after a failed accept, and the failures since the first.
     backoff: Option<(Duration, u64)>,
+    /// When the cap, and the back-off, were last logged.
+    cap_logged: Option<Instant>,
+    backoff_logged: Option<Instant>,
+}
+
+/// The least time between two log lines of the same kind from the accept loop.
+const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether a line last logged at `last` may be logged again now (and notes that it is).
+fn log_due(last: &mut Option<Instant>) -> bool {
+    let due = last.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY);
+    if due {
+        *last = Some(Instant::now());
+    }
+    due
 }
 
 impl Accept {
     pub(crate) fn new(max_connections: usize) -> Accept {
-        Accept { max_connections, at_cap: false, backoff: None }
+        Accept { max_connections, at_cap: false, backoff: None, cap_logged: None, backoff_logged: None }
     }
 
     /// The next connection, with its slot of the cap.
@@ -326,7 +340,7 @@ impl Accept {
                 slot
             }
             Err(_) => {
-                if !std::mem::replace(&mut self.at_cap, true) {
+                if !std::mem::replace(&mut self.at_cap, true) && log_due(&mut self.cap_logged) {
                     tracing::warn!(
                         "{} connections open, the server's `max_connections`: new connections wait \
                          until one closes",
@@ -341,12 +355,13 @@ impl Accept {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     if let Some((_, failures)) = self.backoff.take() {
-                        tracing::info!("accepting connections again, after {failures} failed attempts");
+                        tracing::debug!("accepting connections again, after {failures} failed attempts");
                     }
                     return (stream, slot);
                 }
                 Err(e) if connection::out_of_resources(&e) => {
                     let (wait, failures) = match self.backoff {
+                        None if !log_due(&mut self.backoff_logged) => (Duration::from_millis(10), 1),
                         None => {
                             tracing::warn!(
                                 "accepting a connection failed: {e}; retrying with a back-off (raise the \
@@ -506,8 +521,10 @@ impl Shared {
         deadline: tokio::time::Instant,
     ) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), hyper::Response<Body>> {
         let idle = self.limits.body_idle_timeout;
+        let declared = hyper::body::Body::size_hint(&body).exact().map(|n| n.min(limits.max_request_body));
         let mut body = std::pin::pin!(TimeoutBody::new(idle, body));
         let mut bytes = Vec::new();
+        // The budget holds what the body's buffer takes (its capacity), not just its bytes.
         let mut held: Option<OwnedSemaphorePermit> = None;
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -539,14 +556,17 @@ impl Shared {
             if bytes.len() as u64 + data.len() as u64 > limits.max_request_body {
                 return Err(too_large(limits.max_request_body));
             }
-            // A frame is at most hyper's buffer (a few hundred KiB), well within a u32.
-            let share = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            match self.body_memory.clone().try_acquire_many_owned(share) {
-                Ok(permit) => match &mut held {
-                    Some(held) => held.merge(permit),
-                    None => held = Some(permit),
-                },
-                Err(_) => {
+            let needed = bytes.len() + data.len();
+            if needed > bytes.capacity() {
+                // Doubling, but never past the declared length or the limit.
+                let ceiling = declared.unwrap_or(limits.max_request_body) as usize;
+                let grown = needed.max(bytes.capacity() * 2).max(16 << 10).min(ceiling.max(needed));
+                let share = grown - bytes.capacity();
+                // A share is at most the limit, within a semaphore's permits.
+                let acquired = u32::try_from(share)
+                    .ok()
+                    .and_then(|share| self.body_memory.clone().try_acquire_many_owned(share).ok());
+                let Some(permit) = acquired else {
                     self.body_memory_refused.fetch_add(1, Relaxed);
                     tracing::warn!(
                         "request bodies in memory are at `max_body_memory` ({} bytes): request refused",
@@ -558,7 +578,12 @@ impl Shared {
                     );
                     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                     return Err(closing(response));
+                };
+                match &mut held {
+                    Some(held) => held.merge(permit),
+                    None => held = Some(permit),
                 }
+                bytes.reserve_exact(grown - bytes.len());
             }
             bytes.extend_from_slice(&data);
         }
