@@ -164,9 +164,10 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
-            // One line, naming the flag: clap's first, without its usage and tips.
+            // One line, naming the flag: clap's first paragraph, without its usage and tips.
             let text = e.render().to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: invalid arguments"));
+            let words: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            eprintln!("{}", words.join(" "));
             return ExitCode::from(USAGE);
         }
         Err(e) => {

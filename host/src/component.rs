@@ -266,9 +266,10 @@ impl Component {
         self.call_http_holding(request, timeout, ()).await
     }
 
-    /// [`call_http`](Component::call_http), holding `slot` (an admission permit) until both
-    /// the instance is gone and the response body is finished or dropped: the instance may
-    /// outlive its body (it runs on after sending it), and the body its instance.
+    /// [`call_http`](Component::call_http), holding `slot` (an admission permit) until the
+    /// instance is gone (it may run on after its response's body is sent). The body does not
+    /// hold it: what is left of the body once the instance is gone is buffered, and a client
+    /// slow to read it must not keep the component's slot.
     pub(crate) async fn call_http_holding<B>(
         &self,
         request: hyper::Request<B>,
@@ -279,7 +280,7 @@ impl Component {
         B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let slot: Arc<dyn Send + Sync> = Arc::new(slot);
+        let slot: Box<dyn Send + Sync> = Box::new(slot);
         let name = || self.inner.name.to_string();
         let Some(pre) = self.inner.proxy.clone() else {
             return Err(Error::Unsupported {
@@ -301,7 +302,7 @@ impl Component {
 
         let component = self.clone();
         let (failure_sender, failure) = tokio::sync::oneshot::channel();
-        let mut instance = Occupied { store, _slot: slot.clone() };
+        let mut instance = Occupied { store, _slot: slot };
         let guest = async move {
             let store = &mut instance.store;
             let work = async {
@@ -332,9 +333,8 @@ impl Component {
                 task.detach();
                 let component = self.inner.name.clone();
                 let span = tracing::Span::current();
-                Ok(response.map(|body| {
-                    GuestBody { body, failure: Some(failure), component, span, _slot: slot }.boxed_unsync()
-                }))
+                Ok(response
+                    .map(|body| GuestBody { body, failure: Some(failure), component, span }.boxed_unsync()))
             }
             Ok(Err(code)) => Err(Error::Failed { component: name(), message: format!("it answered {code}") }),
             Err(_) => match task.join().await {
@@ -573,8 +573,6 @@ impl Component {
 
 type CancelSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A spawned guest task, aborted (its instance dropped) if this is dropped before
-/// [`detach`](AbortOnDrop::detach).
 /// The body of a `wasi:http` guest's response. A guest that fails after it has begun to answer
 /// (a trap, its deadline) cannot change the status any more; its body ends in an error, so that
 /// the client sees a cut-off response (the connection closed before the body's end) rather
@@ -586,7 +584,6 @@ struct GuestBody {
     component: Arc<str>,
     /// The span of the call's caller (a server's request), for the line reporting a failure.
     span: tracing::Span,
-    _slot: Arc<dyn Send + Sync>,
 }
 
 /// A `wasi:http` guest's store and the slot it occupies. Fields drop in order: the store, and
@@ -594,7 +591,7 @@ struct GuestBody {
 /// the guest's task ends (finished, failed, or aborted).
 struct Occupied {
     store: Store<GuestState>,
-    _slot: Arc<dyn Send + Sync>,
+    _slot: Box<dyn Send + Sync>,
 }
 
 impl hyper::body::Body for GuestBody {

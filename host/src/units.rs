@@ -6,7 +6,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-/// Parses a duration: a whole number of seconds (`30`) or a number with units, as
+/// Parses a duration: a number of seconds (`30`, `2.5`) or a number with units, as
 /// [humantime](https://docs.rs/humantime) reads them (`"500ms"`, `"10s"`, `"2m"`, `"1h 30m"`),
 /// within `range`.
 ///
@@ -18,8 +18,10 @@ use std::time::Duration;
 /// ```
 pub fn duration(text: &str, range: &RangeInclusive<Duration>) -> Result<Duration, String> {
     let trimmed = text.trim();
-    let parsed = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        trimmed.parse::<u64>().ok().map(Duration::from_secs)
+    let seconds = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let parsed = if seconds {
+        // `try_from_secs_f64` refuses what does not fit a `Duration`.
+        trimmed.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok())
     } else {
         humantime::parse_duration(trimmed).ok()
     };
@@ -42,9 +44,11 @@ pub fn size(text: &str, range: &RangeInclusive<u64>) -> Result<u64, String> {
     let trimmed = text.trim();
     // bytesize multiplies in floating point, which saturates instead of failing: a value past
     // u64 (or not finite) is refused here instead.
-    let finite = trimmed.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count() <= 20;
+    let number = trimmed.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+    // A fraction of a byte is no size: a number with a fraction needs a unit.
+    let whole = number < trimmed.len() || !trimmed.contains('.');
     let value = match trimmed.parse::<bytesize::ByteSize>() {
-        Ok(value) if finite && value.as_u64() < u64::MAX => value.as_u64(),
+        Ok(value) if number <= 20 && whole && value.as_u64() < u64::MAX => value.as_u64(),
         _ => {
             return Err(format!(
                 "\"{text}\" is not a size like \"64MiB\", \"512KiB\" or \"10MB\" (at most 16 EiB)"
@@ -96,6 +100,8 @@ mod tests {
             ("1h 30m", Duration::from_secs(5400)),
             ("24h", DAY),
             ("1ms", Duration::from_millis(1)),
+            ("2.5", Duration::from_millis(2500)),
+            ("0.001", Duration::from_millis(1)),
         ];
         for (text, expected) in valid {
             assert_eq!(duration(text, &range), Ok(expected), "{text}");
@@ -107,10 +113,14 @@ mod tests {
             "-1s",
             "1e30",
             "1e300",
+            "1e400",
+            "1.5.5",
+            ".",
+            "99999999999999999999.5",
+            "0.0001",
             "NaN",
             "inf",
             "0x10",
-            "1.5",
             "10 parsecs",
             "s",
             "18446744073709551616",
@@ -163,6 +173,8 @@ mod tests {
             "0",
             "-1",
             "-1MiB",
+            "1.5",
+            "0.5",
             "1e30",
             "NaN",
             "inf",

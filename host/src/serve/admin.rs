@@ -28,6 +28,9 @@ use crate::Error;
 
 /// Connections the admin listener keeps open at once: probes and a scraper need a few.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+/// How long an admin connection may wait for a request's headers: probes send theirs at once,
+/// so idle connections cannot hold the listener's few places for long.
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The admin listener's address when `mixio serve --admin-listen` is given without one.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";
@@ -59,16 +62,16 @@ impl AdminServer {
         Watcher { server: self.server.clone() }
     }
 
-    /// Serves until dropped (as a task: until it is aborted or the runtime ends), with the
-    /// default [`ServerLimits`] bounds on each connection and at most
-    /// [`ADMIN_MAX_CONNECTIONS`] open.
+    /// Serves until dropped (as a task: until it is aborted or the runtime ends), with at most
+    /// [`ADMIN_MAX_CONNECTIONS`] open, [`ADMIN_HEADER_TIMEOUT`] for headers, and the default
+    /// [`ServerLimits`] write bound.
     pub async fn run(self) {
         let limits = ServerLimits::default();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        http.timer(TokioTimer::new()).header_read_timeout(ADMIN_HEADER_TIMEOUT);
         let slots = Arc::new(tokio::sync::Semaphore::new(ADMIN_MAX_CONNECTIONS));
         let stats = Arc::new(ConnectionStats::default());
-        let mut accept = Accept::new(ADMIN_MAX_CONNECTIONS);
+        let mut accept = Accept::new(ADMIN_MAX_CONNECTIONS, "the admin listener's fixed cap");
         loop {
             let (stream, slot) = accept.next(&self.listener, slots.clone()).await;
             let stream = ClientSocket::new(stream, slot, limits.write_idle_timeout, stats.clone());

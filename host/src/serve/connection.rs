@@ -1,7 +1,9 @@
 //! One client's socket, as the server holds it: it keeps the connection's place under the
 //! server's `max_connections` for as long as the socket is open (through a websocket upgrade
-//! too), and cuts a client that takes no byte of what the server writes for
-//! `write_idle_timeout`, so that a client that never reads cannot keep a response in memory.
+//! too), and cuts a client that does not keep up with what the server writes, so that a client
+//! that never reads, or reads a byte now and then, cannot keep a response in memory: once a
+//! write has to wait for the client, the client must take [`MIN_WRITE_PROGRESS`] within
+//! `write_idle_timeout`, and so on while writes keep waiting.
 //!
 //! When the server closes a connection whose client is still sending (a `408` or `413` cuts a
 //! body short), closing at once would reset it, and a reset can discard the answer before the
@@ -27,9 +29,13 @@ pub(crate) struct ConnectionStats {
     pub(crate) open: AtomicUsize,
     /// Accepted since the server started.
     pub(crate) accepted: AtomicU64,
-    /// Cut because the client took no byte of a response for `write_idle_timeout`.
+    /// Cut because the client did not keep up with a response (see the module docs).
     pub(crate) write_timeouts: AtomicU64,
 }
+
+/// What a client must take of a response within `write_idle_timeout` once the server's writes
+/// wait for it: 16 KiB, a rate of 1.6 KB/s at the default 10 s, far below any real network's.
+pub(crate) const MIN_WRITE_PROGRESS: usize = 16 << 10;
 
 /// Longest a closed connection reads what its client still sends (see the module docs).
 pub(crate) const LINGER: Duration = Duration::from_secs(2);
@@ -41,10 +47,13 @@ pub(crate) struct ClientSocket {
     /// Taken by the lingering close.
     stream: Option<TcpStream>,
     write_idle: Duration,
-    /// Armed while a write is pending: when it fires, the client has taken nothing for
-    /// `write_idle`.
+    /// Armed when a write has to wait for the client: when it fires, the client has taken less
+    /// than [`MIN_WRITE_PROGRESS`] since.
     stall: Option<Pin<Box<Sleep>>>,
-    stalled: bool,
+    /// Bytes the client took since the current stall began, if one is going on. A stall ends
+    /// when the client took [`MIN_WRITE_PROGRESS`], or everything queued was written (hyper
+    /// flushes the socket only once its own buffer is empty).
+    stalled: Option<usize>,
     /// The server shut its side down (it closes the connection).
     shut_down: bool,
     /// The client closed its side (a read found the end).
@@ -68,7 +77,7 @@ impl ClientSocket {
             stream: Some(stream),
             write_idle,
             stall: None,
-            stalled: false,
+            stalled: None,
             shut_down: false,
             client_done: false,
             stats,
@@ -81,33 +90,44 @@ impl ClientSocket {
         Pin::new(self.stream.as_mut().expect("the socket is open"))
     }
 
-    /// Called when a write (or flush) is pending: starts the stall timer if it is not running,
-    /// and fails once it has run out.
+    /// Called when a write waits for the client: starts a stall (and its timer) unless one is
+    /// going on, and fails once the timer has run out.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let deadline = tokio::time::Instant::now() + self.write_idle;
         let timer = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.stalled {
+        if self.stalled.is_none() {
             timer.as_mut().reset(deadline);
-            self.stalled = true;
+            self.stalled = Some(0);
         }
         ready!(timer.as_mut().poll(cx));
         self.stats.write_timeouts.fetch_add(1, Relaxed);
-        tracing::debug!("client took no byte of the response for {:?}: connection cut", self.write_idle);
+        tracing::debug!(
+            "the client did not keep up with the response for {:?}: connection cut",
+            self.write_idle
+        );
         Poll::Ready(io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("the client took no byte for {:?}", self.write_idle),
+            format!("the client took less than {MIN_WRITE_PROGRESS} bytes in {:?}", self.write_idle),
         ))
     }
 
-    /// `poll` is an operation on the socket that writes: a stall timer runs while it is pending.
+    /// `poll` is an operation on the socket that writes `written` of what it was given when it is
+    /// done: a stall timer runs while it waits.
     fn writing<T>(
         &mut self,
         cx: &mut Context<'_>,
         poll: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+        written: impl FnOnce(&T) -> usize,
     ) -> Poll<io::Result<T>> {
         match poll(self.stream(), cx) {
             Poll::Ready(result) => {
-                self.stalled = false;
+                if let (Some(taken), Ok(value)) = (&mut self.stalled, &result) {
+                    *taken += written(value);
+                    if *taken >= MIN_WRITE_PROGRESS {
+                        // The client keeps up: the stall is over.
+                        self.stalled = None;
+                    }
+                }
                 Poll::Ready(result)
             }
             Poll::Pending => self.poll_stall(cx).map(Err),
@@ -165,7 +185,7 @@ impl AsyncRead for ClientSocket {
 
 impl AsyncWrite for ClientSocket {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().writing(cx, |s, cx| s.poll_write(cx, buf))
+        self.get_mut().writing(cx, |s, cx| s.poll_write(cx, buf), |n| *n)
     }
 
     fn poll_write_vectored(
@@ -173,7 +193,7 @@ impl AsyncWrite for ClientSocket {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().writing(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+        self.get_mut().writing(cx, |s, cx| s.poll_write_vectored(cx, bufs), |n| *n)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -181,13 +201,19 @@ impl AsyncWrite for ClientSocket {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().writing(cx, |s, cx| s.poll_flush(cx))
+        let this = self.get_mut();
+        let flushed = this.writing(cx, |s, cx| s.poll_flush(cx), |()| 0);
+        if flushed.is_ready() {
+            // Everything queued was written: the client took what there was.
+            this.stalled = None;
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.shut_down = true;
-        this.writing(cx, |s, cx| s.poll_shutdown(cx))
+        this.writing(cx, |s, cx| s.poll_shutdown(cx), |()| 0)
     }
 }
 

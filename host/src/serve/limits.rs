@@ -7,10 +7,11 @@
 //! |---|---|---|---|
 //! | waiting for a request's headers (a new connection, or a kept-alive one after its last response) | `header_timeout` | 10 s | the connection is closed |
 //! | reading a request body: no byte arrives | `body_idle_timeout` | 10 s | `408`, the connection is closed |
-//! | reading a request body: all of it | the component's `limits.timeout`, which covers the body and the call | 30 s | `408`, the connection is closed |
-//! | writing a response: the client takes no byte | `write_idle_timeout` | 10 s | the connection is cut (counted in `/metrics`) |
+//! | reading a request body: all of it (it is read whole before the component runs) | the component's `limits.timeout`, which covers the body, the wait for an instance and the call | 30 s | `408`, the connection is closed (`503` if the wait for an instance used it up) |
+//! | writing a response: once a write waits for the client, it takes less than 16 KiB | `write_idle_timeout` | 10 s | the connection is cut (counted in `/metrics`) |
 //! | a websocket client sends nothing, not even a pong to the server's ping (sent at half the bound) | `websocket_idle_timeout` | 60 s | the websocket is closed |
-//! | connections open at once | `max_connections` | ¾ of the file-descriptor limit, at most 65,536 | new connections wait in the kernel's backlog |
+//! | connections open at once | `max_connections` | half the file-descriptor limit, at most 65,536 | new connections wait in the kernel's backlog (4,096) |
+//! | static files being sent at once | — | a quarter of the file-descriptor limit | `503` with `Retry-After` |
 //! | request bodies held in memory, all requests together | `max_body_memory` | 256 MiB | `503` with `Retry-After` |
 
 use std::ops::RangeInclusive;
@@ -22,8 +23,8 @@ use crate::units;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerLimits {
-    /// Connections open at once (websockets included); `None`: three quarters of the
-    /// process's file-descriptor limit, at most 65,536.
+    /// Connections open at once (websockets included); `None`: half the process's
+    /// file-descriptor limit, at most 65,536.
     pub max_connections: Option<usize>,
     /// Longest a connection may wait for a request's headers to be complete, counted from when
     /// it opened or answered its previous request.
@@ -55,6 +56,9 @@ impl Default for ServerLimits {
 const DEFAULT_MAX_CONNECTIONS: usize = 65_536;
 
 const TIMEOUTS: RangeInclusive<Duration> = Duration::from_millis(100)..=Duration::from_secs(3600);
+const WEBSOCKET_IDLE: RangeInclusive<Duration> = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
+const CONNECTIONS: RangeInclusive<u64> = 1..=1_000_000;
+const BODY_MEMORY: RangeInclusive<u64> = (64 << 10)..=(1 << 40);
 
 impl ServerLimits {
     /// The names of the settings, as the manifest's `[server]` table spells them (the flags
@@ -73,21 +77,40 @@ impl ServerLimits {
     /// where it came from).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
-            "max_connections" => {
-                self.max_connections = Some(units::count(value, &(1..=1_000_000))? as usize);
-            }
+            "max_connections" => self.max_connections = Some(units::count(value, &CONNECTIONS)? as usize),
             "header_timeout" => self.header_timeout = units::duration(value, &TIMEOUTS)?,
             "body_idle_timeout" => self.body_idle_timeout = units::duration(value, &TIMEOUTS)?,
             "write_idle_timeout" => self.write_idle_timeout = units::duration(value, &TIMEOUTS)?,
             "websocket_idle_timeout" => {
-                let range = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
-                self.websocket_idle_timeout = units::duration(value, &range)?;
+                self.websocket_idle_timeout = units::duration(value, &WEBSOCKET_IDLE)?
             }
-            "max_body_memory" => self.max_body_memory = units::size(value, &((64 << 10)..=(1 << 40)))?,
+            "max_body_memory" => self.max_body_memory = units::size(value, &BODY_MEMORY)?,
             other => {
                 return Err(format!("unknown setting `{other}`; the settings are {}", Self::KEYS.join(", ")));
             }
         }
+        Ok(())
+    }
+
+    /// Checks every setting against the range [`set`](Self::set) accepts (the fields are
+    /// public: an embedder may have set any value); the error names the setting.
+    pub fn check(&self) -> Result<(), String> {
+        let show = |d: &Duration| humantime::format_duration(*d).to_string();
+        let durations = [
+            ("header_timeout", self.header_timeout, &TIMEOUTS),
+            ("body_idle_timeout", self.body_idle_timeout, &TIMEOUTS),
+            ("write_idle_timeout", self.write_idle_timeout, &TIMEOUTS),
+            ("websocket_idle_timeout", self.websocket_idle_timeout, &WEBSOCKET_IDLE),
+        ];
+        for (key, value, range) in durations {
+            units::in_range(value, range, show).map_err(|e| format!("`{key}` is {e}"))?;
+        }
+        if let Some(n) = self.max_connections {
+            units::in_range(n as u64, &CONNECTIONS, u64::to_string)
+                .map_err(|e| format!("`max_connections` is {e}"))?;
+        }
+        units::in_range(self.max_body_memory, &BODY_MEMORY, u64::to_string)
+            .map_err(|e| format!("`max_body_memory` is {e}"))?;
         Ok(())
     }
 
@@ -96,8 +119,8 @@ impl ServerLimits {
     /// connections, files and the admin listener).
     pub(crate) fn connections(&self, fd_limit: u64) -> usize {
         self.max_connections.unwrap_or_else(|| {
-            let three_quarters = usize::try_from(fd_limit / 4 * 3).unwrap_or(usize::MAX);
-            three_quarters.clamp(1, DEFAULT_MAX_CONNECTIONS)
+            let half = usize::try_from(fd_limit / 2).unwrap_or(usize::MAX);
+            half.clamp(1, DEFAULT_MAX_CONNECTIONS)
         })
     }
 }
@@ -151,9 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn values_set_directly_are_checked_too() {
+        assert_eq!(ServerLimits::default().check(), Ok(()));
+        let bad = [
+            ServerLimits { header_timeout: Duration::MAX, ..ServerLimits::default() },
+            ServerLimits { websocket_idle_timeout: Duration::ZERO, ..ServerLimits::default() },
+            ServerLimits { max_connections: Some(usize::MAX), ..ServerLimits::default() },
+            ServerLimits { max_body_memory: u64::MAX, ..ServerLimits::default() },
+        ];
+        for limits in bad {
+            assert!(limits.check().is_err(), "{limits:?}");
+        }
+    }
+
+    #[test]
     fn the_default_connection_cap_follows_the_descriptor_limit() {
         let limits = ServerLimits::default();
-        assert_eq!(limits.connections(512), 384);
+        assert_eq!(limits.connections(512), 256);
         assert_eq!(limits.connections(1 << 20), DEFAULT_MAX_CONNECTIONS);
         assert_eq!(limits.connections(0), 1);
         assert_eq!(limits.connections(u64::MAX), DEFAULT_MAX_CONNECTIONS);

@@ -160,15 +160,13 @@ struct RawLimits {
     queue: Option<toml::Value>,
 }
 
-/// A setting's value as the text [`units`] parses: an integer (seconds, bytes, a count) or a
+/// A setting's value as the text [`units`] parses: a number (seconds, bytes, a count) or a
 /// string with a unit (`"64MiB"`, `"500ms"`).
 fn setting_text(value: &toml::Value) -> Result<String, String> {
     match value {
         toml::Value::Integer(n) => Ok(n.to_string()),
         toml::Value::String(text) => Ok(text.clone()),
-        toml::Value::Float(x) => {
-            Err(format!("{x} is not a whole number: write it with a unit, e.g. \"500ms\" or \"64KiB\""))
-        }
+        toml::Value::Float(x) => Ok(x.to_string()),
         other => {
             Err(format!("expected a number or a string like \"10s\" or \"64MiB\", got {}", other.type_str()))
         }
@@ -250,6 +248,38 @@ impl App {
         };
         component.native = Some(handler);
         Ok(self)
+    }
+
+    /// Checks what may have changed since parsing (the command line's flags, an embedder's
+    /// fields): the `[server]` settings, each component's limits, and that each component's
+    /// largest request body fits in `server.max_body_memory` (a body is read whole before the
+    /// component runs).
+    pub fn check(&self) -> Result<(), Error> {
+        let file = &self.file;
+        self.server.check().map_err(|e| Error::Config(format!("{file}: `server`: {e}")))?;
+        for c in &self.components {
+            let key = |field: &str| format!("components.{}.limits.{field}", c.name);
+            let l = &c.limits;
+            let counts = [("max_concurrent", l.max_concurrent as u64, 1), ("queue", l.queue as u64, 0)];
+            for (field, n, least) in counts {
+                units::in_range(n, &(least..=*COUNTS.end()), u64::to_string)
+                    .map_err(|e| Error::Config(format!("{file}: `{}`: {n} is {e}", key(field))))?;
+            }
+            if l.timeout.is_zero() {
+                return Err(Error::Config(format!("{file}: `{}`: must be more than zero", key("timeout"))));
+            }
+            if l.max_request_body > self.server.max_body_memory {
+                return Err(Error::Config(format!(
+                    "{file}: `{}`: {} bytes is more than the server's `max_body_memory` ({} bytes; \
+                     `[server] max_body_memory` or `--max-body-memory`), so such a body could never be \
+                     taken: raise that, or lower this",
+                    key("max_request_body"),
+                    l.max_request_body,
+                    self.server.max_body_memory
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The size of the instance pool, for the app's final `io` (the command line may change
@@ -414,16 +444,7 @@ impl App {
             let text = setting_text(value).map_err(|e| bad(&format!("server.{name}"), e))?;
             server.set(name, &text).map_err(|e| bad(&format!("server.{name}"), e))?;
         }
-        if let Some(c) = components.iter().find(|c| c.limits.max_request_body > server.max_body_memory) {
-            return Err(bad(
-                &format!("components.{}.limits.max_request_body", c.name),
-                format!(
-                    "{} bytes is more than `server.max_body_memory` ({} bytes), so such a body could never be \
-                     accepted: raise that, or lower this",
-                    c.limits.max_request_body, server.max_body_memory
-                ),
-            ));
-        }
+
         Ok(App {
             name: raw.name,
             root: root.to_path_buf(),
@@ -507,10 +528,11 @@ fn limits(raw: &RawLimits, bad: &dyn Fn(&str, String) -> Error) -> Result<Compon
         max_request_body: size("max_request_body", &raw.max_request_body, &BODIES, d.max_request_body)?,
         max_response_body: size("max_response_body", &raw.max_response_body, &BODIES, d.max_response_body)?,
         max_concurrent: count("max_concurrent", &raw.max_concurrent, d.max_concurrent)?,
+        // A queue may be empty: past `max_concurrent`, `503` at once.
         queue: match &raw.queue {
-            // A queue may be empty: past `max_concurrent`, `503` at once.
-            Some(toml::Value::Integer(0)) => 0,
-            other => count("queue", other, d.queue)?,
+            None => d.queue,
+            Some(value) => units::count(&text("queue", value)?, &(0..=*COUNTS.end()))
+                .map_err(|e| bad("queue", e))? as usize,
         },
     })
 }

@@ -58,7 +58,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tower_http::timeout::TimeoutBody;
 use tracing::Instrument;
 
-pub use admin::{AdminServer, DEFAULT_ADMIN_LISTEN, READY_TIMEOUT, Watcher};
+pub use admin::{
+    ADMIN_HEADER_TIMEOUT, ADMIN_MAX_CONNECTIONS, AdminServer, DEFAULT_ADMIN_LISTEN, READY_TIMEOUT, Watcher,
+};
 pub use admission::AdmissionStats;
 pub use limits::{ServerLimits, raise_fd_limit};
 pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
@@ -102,10 +104,13 @@ struct Shared {
     connection_slots: Arc<Semaphore>,
     max_connections: usize,
     connections: Arc<ConnectionStats>,
+    /// Static files being sent: a quarter of the file descriptors.
+    open_files: Arc<Semaphore>,
     /// The budget of request bodies held in memory: a permit per byte.
     body_memory: Arc<Semaphore>,
     /// Requests refused because the body budget was spent.
     body_memory_refused: AtomicU64,
+    body_memory_logged: Occasional,
 }
 
 struct Served {
@@ -113,6 +118,24 @@ struct Served {
     limits: ComponentLimits,
     admission: Arc<Admission>,
     requests: prometheus::RequestStats,
+    busy_logged: Occasional,
+}
+
+/// A log line that clients can cause at will (a refusal), written at most once a minute; the
+/// refusals themselves are counted in the metrics.
+#[derive(Default)]
+pub(crate) struct Occasional(std::sync::Mutex<Option<Instant>>);
+
+impl Occasional {
+    /// Whether the line may be written now (and notes that it is).
+    pub(crate) fn due(&self) -> bool {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
 }
 
 impl Server {
@@ -120,7 +143,9 @@ impl Server {
     /// answers) and loads its components. `${self}` in the app's config values and allowed
     /// hosts becomes the server's URL.
     pub async fn bind(mut app: App, addr: SocketAddr) -> Result<Server, Error> {
-        // Checked before anything is started: the pool must fit the address space.
+        // Checked before anything is started: the settings, the pool (it must fit the address
+        // space), and each component's largest body against the memory for bodies.
+        app.check()?;
         let pool_size = app.pool_size()?;
         let listener =
             connection::listen(addr).map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
@@ -186,12 +211,17 @@ impl Server {
                 limits: spec.limits.clone(),
                 admission: Admission::new(spec.limits.max_concurrent, spec.limits.queue),
                 requests: prometheus::RequestStats::new(),
+                busy_logged: Occasional::default(),
             });
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
         let origin =
             url::Url::parse(&url).map_err(|e| Error::Config(format!("the server's URL `{url}`: {e}")))?;
-        let max_connections = app.server.connections(limits::fd_limit().unwrap_or(1024));
+        // Half of the descriptors for connections, a quarter for static files being sent, the
+        // rest for backends, guests' outbound requests, the admin listener and files.
+        let fd_limit = limits::fd_limit().unwrap_or(1024);
+        let max_connections = app.server.connections(fd_limit);
+        let open_files = usize::try_from(fd_limit / 4).unwrap_or(usize::MAX).clamp(16, 65_536);
         let shared = Shared {
             app: app.name.clone(),
             url,
@@ -203,11 +233,13 @@ impl Server {
             request_ids: RequestIds::new(),
             draining: AtomicBool::new(false),
             connection_slots: Arc::new(Semaphore::new(max_connections)),
+            open_files: Arc::new(Semaphore::new(open_files)),
             max_connections,
             connections: Arc::default(),
             // At most 1 TiB (`ServerLimits::set`): within a semaphore's permits.
             body_memory: Arc::new(Semaphore::new(app.server.max_body_memory as usize)),
             body_memory_refused: AtomicU64::new(0),
+            body_memory_logged: Occasional::default(),
             limits: app.server.clone(),
         };
         let shared = Arc::new(shared);
@@ -253,7 +285,7 @@ impl Server {
         let (stop_connections, stop_rx) = watch::channel(false);
         // Each connection task holds a sender; when all are gone, every connection is closed.
         let (alive, mut all_closed) = mpsc::channel::<()>(1);
-        let mut accept = Accept::new(self.shared.max_connections);
+        let mut accept = Accept::new(self.shared.max_connections, "the server's `max_connections`");
         tokio::pin!(shutdown);
         loop {
             let slots = self.shared.connection_slots.clone();
@@ -306,26 +338,18 @@ pub(crate) struct Accept {
     at_cap: bool,
     /// The current back-off after a failed accept, and the failures since the first.
     backoff: Option<(Duration, u64)>,
-    /// When the cap, and the back-off, were last logged.
-    cap_logged: Option<Instant>,
-    backoff_logged: Option<Instant>,
-}
-
-/// The least time between two log lines of the same kind from the accept loop.
-const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(60);
-
-/// Whether a line last logged at `last` may be logged again now (and notes that it is).
-fn log_due(last: &mut Option<Instant>) -> bool {
-    let due = last.is_none_or(|at| at.elapsed() >= ACCEPT_LOG_EVERY);
-    if due {
-        *last = Some(Instant::now());
-    }
-    due
+    /// The lines logged when the cap is reached, and when accepting fails.
+    cap_logged: Occasional,
+    backoff_logged: Occasional,
+    /// What sets the cap, for the log lines.
+    setting: &'static str,
 }
 
 impl Accept {
-    pub(crate) fn new(max_connections: usize) -> Accept {
-        Accept { max_connections, at_cap: false, backoff: None, cap_logged: None, backoff_logged: None }
+    /// The accept loop of a listener whose cap is `max_connections`, set by `setting`.
+    pub(crate) fn new(max_connections: usize, setting: &'static str) -> Accept {
+        let (cap_logged, backoff_logged) = Default::default();
+        Accept { max_connections, at_cap: false, backoff: None, cap_logged, backoff_logged, setting }
     }
 
     /// The next connection, with its slot of the cap.
@@ -340,11 +364,11 @@ impl Accept {
                 slot
             }
             Err(_) => {
-                if !std::mem::replace(&mut self.at_cap, true) && log_due(&mut self.cap_logged) {
+                if !std::mem::replace(&mut self.at_cap, true) && self.cap_logged.due() {
                     tracing::warn!(
-                        "{} connections open, the server's `max_connections`: new connections wait \
-                         until one closes",
-                        self.max_connections
+                        "{} connections open ({}): new connections wait until one closes",
+                        self.max_connections,
+                        self.setting
                     );
                 }
                 // The semaphore is never closed.
@@ -361,13 +385,15 @@ impl Accept {
                 }
                 Err(e) if connection::out_of_resources(&e) => {
                     let (wait, failures) = match self.backoff {
-                        None if !log_due(&mut self.backoff_logged) => (Duration::from_millis(10), 1),
                         None => {
-                            tracing::warn!(
-                                "accepting a connection failed: {e}; retrying with a back-off (raise the \
-                                 file-descriptor limit, or lower `max_connections`, now {})",
-                                self.max_connections
-                            );
+                            if self.backoff_logged.due() {
+                                tracing::warn!(
+                                    "accepting a connection failed: {e}; retrying with a back-off (raise \
+                                     the file-descriptor limit, or lower the cap: {}, now {})",
+                                    self.setting,
+                                    self.max_connections
+                                );
+                            }
                             (Duration::from_millis(10), 1)
                         }
                         Some((wait, failures)) => ((wait * 2).min(Duration::from_secs(1)), failures + 1),
@@ -482,7 +508,7 @@ impl Shared {
             }
             Routed::NotFound => match (&self.static_dir, request.method()) {
                 (Some(dir), &Method::GET | &Method::HEAD) => {
-                    static_files::serve(dir, &path, request.method() == Method::HEAD).await
+                    static_files::serve(dir, &path, request.method() == Method::HEAD, &self.open_files).await
                 }
                 _ => text_response(StatusCode::NOT_FOUND, "not found"),
             },
@@ -496,19 +522,57 @@ impl Shared {
     ) -> hyper::Response<Body> {
         // Counted however the request ends: a client that leaves first counts as 499.
         let mut counted = prometheus::Counted::new(&served.requests);
+        let response = self.admit_and_call(served, request).await;
+        counted.answered(response.status().as_u16());
+        response
+    }
+
+    /// The path of a request to a component: its body is read whole (before an instance is
+    /// taken, so slow uploads hold no slot), it waits for admission, and the component runs;
+    /// the component's deadline covers all three.
+    async fn admit_and_call(
+        &self,
+        served: &Served,
+        request: hyper::Request<impl RequestBody>,
+    ) -> hyper::Response<Body> {
         let limits = &served.limits;
         let declared =
             request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        let response = if declared.is_some_and(|n| n > limits.max_request_body) {
-            too_large(limits.max_request_body)
-        } else {
-            match served.component.kind() {
-                ComponentKind::HttpProxy => self.call_proxy(served, request).await,
-                _ => self.call_handler(served, request).await,
+        if declared.is_some_and(|n| n > limits.max_request_body) {
+            return too_large(limits.max_request_body);
+        }
+        let deadline = tokio::time::Instant::now().checked_add(limits.timeout).unwrap_or_else(far_future);
+        let (parts, body) = request.into_parts();
+        let (body, body_memory) = match self.read_body(body, limits, deadline).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
+        };
+        let permit = match tokio::time::timeout_at(deadline, served.admission.admit()).await {
+            Ok(Some(permit)) => permit,
+            Ok(None) => return self.busy(served, "the queue is full"),
+            Err(_) => return self.busy(served, "the request waited in the queue until its deadline"),
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let result = match served.component.kind() {
+            ComponentKind::HttpProxy => {
+                let request = hyper::Request::from_parts(parts, body);
+                // The slot and the body's memory are held until the instance is gone.
+                self.call_proxy(served, request, remaining, (permit, body_memory)).await
+            }
+            _ => {
+                let result = self.call_handler(served, parts, body, remaining).await;
+                drop((permit, body_memory));
+                result
             }
         };
-        counted.answered(response.status().as_u16());
-        response
+        match result {
+            Ok(response) => response,
+            // The deadline is the component's, whatever part of it the body and the queue took.
+            Err(Error::Timeout { component, .. }) => {
+                error_response(served, &Error::Timeout { component, timeout: limits.timeout })
+            }
+            Err(e) => error_response(served, &e),
+        }
     }
 
     /// Reads a request body into memory, within the component's `max_request_body`, the
@@ -521,15 +585,16 @@ impl Shared {
         deadline: tokio::time::Instant,
     ) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), hyper::Response<Body>> {
         let idle = self.limits.body_idle_timeout;
-        let declared = hyper::body::Body::size_hint(&body).exact().map(|n| n.min(limits.max_request_body));
         let mut body = std::pin::pin!(TimeoutBody::new(idle, body));
-        let mut bytes = Vec::new();
-        // The budget holds what the body's buffer takes (its capacity), not just its bytes.
+        // The frames as hyper read them: a body never grows a buffer that leaves copies
+        // behind. Each frame's bytes take their share of the budget as they arrive.
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut length = 0_usize;
         let mut held: Option<OwnedSemaphorePermit> = None;
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Ok(Some(Ok(frame))) => frame,
-                Ok(None) => return Ok((bytes, held)),
+                Ok(None) => break,
                 Ok(Some(Err(e))) if e.is::<tower_http::timeout::TimeoutError>() => {
                     return Err(closing(text_response(
                         StatusCode::REQUEST_TIMEOUT,
@@ -553,60 +618,49 @@ impl Shared {
                 }
             };
             let Ok(data) = frame.into_data() else { continue };
-            if bytes.len() as u64 + data.len() as u64 > limits.max_request_body {
+            if length as u64 + data.len() as u64 > limits.max_request_body {
                 return Err(too_large(limits.max_request_body));
             }
-            let needed = bytes.len() + data.len();
-            if needed > bytes.capacity() {
-                // Doubling, but never past the declared length or the limit.
-                let ceiling = declared.unwrap_or(limits.max_request_body) as usize;
-                let grown = needed.max(bytes.capacity() * 2).max(16 << 10).min(ceiling.max(needed));
-                let share = grown - bytes.capacity();
-                // A share is at most the limit, within a semaphore's permits.
-                let acquired = u32::try_from(share)
-                    .ok()
-                    .and_then(|share| self.body_memory.clone().try_acquire_many_owned(share).ok());
-                let Some(permit) = acquired else {
-                    self.body_memory_refused.fetch_add(1, Relaxed);
+            // A frame is at most hyper's read buffer (a few hundred KiB): within a u32.
+            let share = u32::try_from(data.len()).unwrap_or(u32::MAX);
+            let Ok(permit) = self.body_memory.clone().try_acquire_many_owned(share) else {
+                self.body_memory_refused.fetch_add(1, Relaxed);
+                if self.body_memory_logged.due() {
                     tracing::warn!(
-                        "request bodies in memory are at `max_body_memory` ({} bytes): request refused",
+                        "request bodies in memory are at `max_body_memory` ({} bytes): requests refused \
+                         (logged at most once a minute, counted in mixio_body_memory_refused_total)",
                         self.limits.max_body_memory
                     );
-                    let mut response = text_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the server holds as many request bodies as it may: try again shortly",
-                    );
-                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return Err(closing(response));
-                };
-                match &mut held {
-                    Some(held) => held.merge(permit),
-                    None => held = Some(permit),
                 }
-                bytes.reserve_exact(grown - bytes.len());
+                let mut response = text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server holds as many request bodies as it may: try again shortly",
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return Err(closing(response));
+            };
+            match &mut held {
+                Some(held) => held.merge(permit),
+                None => held = Some(permit),
             }
-            bytes.extend_from_slice(&data);
+            length += data.len();
+            frames.push(data);
         }
+        // One buffer for the guest, each frame freed as soon as it is copied.
+        let mut bytes = Vec::with_capacity(length);
+        for frame in frames {
+            bytes.extend_from_slice(&frame);
+        }
+        Ok((bytes, held))
     }
 
     async fn call_handler(
         &self,
         served: &Served,
-        request: hyper::Request<impl RequestBody>,
-    ) -> hyper::Response<Body> {
-        let limits = &served.limits;
-        let (parts, body) = request.into_parts();
-        // The deadline covers the body and the call. The body is read before an instance is
-        // taken, so slow uploads hold no slot.
-        let started = tokio::time::Instant::now();
-        let deadline = started.checked_add(limits.timeout).unwrap_or_else(far_future);
-        let (body, body_memory) = match self.read_body(body, limits, deadline).await {
-            Ok(body) => body,
-            Err(refused) => return refused,
-        };
-        let Some(permit) = served.admission.admit().await else {
-            return self.busy(served);
-        };
+        parts: hyper::http::request::Parts,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<hyper::Response<Body>, Error> {
         let request = Request {
             method: parts.method.to_string(),
             path_with_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
@@ -617,69 +671,48 @@ impl Shared {
                 .collect(),
             body,
         };
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let result = served.component.call(request).timeout(Some(remaining)).await;
-        drop((permit, body_memory));
-        match result {
-            Ok(response) => into_http(served, response),
-            // The deadline is the component's, whatever part of it the body took.
-            Err(Error::Timeout { component, .. }) => {
-                error_response(served, &Error::Timeout { component, timeout: limits.timeout })
-            }
-            Err(e) => error_response(served, &e),
-        }
+        let response = served.component.call(request).timeout(Some(timeout)).await?;
+        Ok(into_http(served, response))
     }
 
     async fn call_proxy(
         &self,
         served: &Served,
-        request: hyper::Request<impl RequestBody>,
-    ) -> hyper::Response<Body> {
+        request: hyper::Request<Vec<u8>>,
+        timeout: Duration,
+        slot: impl Send + Sync + 'static,
+    ) -> Result<hyper::Response<Body>, Error> {
         let limits = &served.limits;
-        let Some(permit) = served.admission.admit().await else {
-            return self.busy(served);
-        };
         let (mut parts, body) = request.into_parts();
         if !parts.headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(self.url.trim_start_matches("http://"))
         {
             parts.headers.insert(header::HOST, host);
         }
-        let max_request = limits.max_request_body;
-        // The guest reads the body as it arrives, under its deadline and the idle bound.
-        let body = TimeoutBody::new(self.limits.body_idle_timeout, body);
-        let body = Limited::new(body, usize::try_from(max_request).unwrap_or(usize::MAX)).map_err(move |e| {
-            if e.is::<tower_http::timeout::TimeoutError>() {
-                return wasmtime_wasi_http::Error::ConnectionReadTimeout;
-            }
-            match e.downcast::<hyper::Error>() {
-                Ok(e) => wasmtime_wasi_http::Error::from(*e),
-                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_request)),
-            }
-        });
+        let body =
+            Full::new(Bytes::from(body)).map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
         let request = hyper::Request::from_parts(parts, body);
-        // The slot is held until the instance is gone and its body is sent (or the client left).
-        match served.component.call_http_holding(request, Some(limits.timeout), permit).await {
-            Ok(response) if response.status().is_informational() => {
-                let status = response.status().as_u16();
-                invalid_response(served, format!("answered with the informational status {status}"))
-            }
-            Ok(response) => response.map(|body| {
-                Limited::new(body, usize::try_from(limits.max_response_body).unwrap_or(usize::MAX))
-                    .boxed_unsync()
-            }),
-            Err(e) => error_response(served, &e),
+        let response = served.component.call_http_holding(request, Some(timeout), slot).await?;
+        if response.status().is_informational() {
+            let status = response.status().as_u16();
+            return Ok(invalid_response(served, format!("answered with the informational status {status}")));
         }
+        Ok(response.map(|body| {
+            Limited::new(body, usize::try_from(limits.max_response_body).unwrap_or(usize::MAX)).boxed_unsync()
+        }))
     }
 
-    fn busy(&self, served: &Served) -> hyper::Response<Body> {
+    fn busy(&self, served: &Served, why: &str) -> hyper::Response<Body> {
         let limits = &served.limits;
-        tracing::warn!(
-            component = served.component.name(),
-            "busy: {} running and {} waiting; request refused",
-            limits.max_concurrent,
-            limits.queue
-        );
+        if served.busy_logged.due() {
+            tracing::warn!(
+                component = served.component.name(),
+                "busy: {} running and {} waiting; requests refused ({why}; logged at most once a minute, \
+                 counted in mixio_requests_total)",
+                limits.max_concurrent,
+                limits.queue
+            );
+        }
         let mut response = text_response(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("`{}` is busy: try again shortly", served.component.name()),
@@ -709,7 +742,9 @@ impl Shared {
             && has_token(header::CONNECTION, "upgrade")
             && has_token(header::UPGRADE, "websocket")
             && headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
-        let (Some(key), true) = (key, upgrade) else {
+        // A request from a guest in this process (`${self}`) cannot be upgraded.
+        let upgradable = request.extensions().get::<hyper::upgrade::OnUpgrade>().is_some();
+        let (Some(key), true) = (key, upgrade && upgradable) else {
             let mut response = text_response(
                 StatusCode::UPGRADE_REQUIRED,
                 "this is a websocket channel: connect with a websocket client (version 13)",

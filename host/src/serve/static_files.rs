@@ -17,6 +17,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
@@ -24,6 +25,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Frame, SizeHint};
 use hyper::{Response, StatusCode, header};
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Body, full, text_response};
 use crate::BoxError;
@@ -32,7 +34,9 @@ use crate::BoxError;
 pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Answers `GET` (or `HEAD`, headers only) of `path` from `dir`; `404` for whatever is refused.
-pub(crate) async fn serve(dir: &Path, path: &str, head: bool) -> Response<Body> {
+/// A file being sent holds one of `open_files` (a share of the process's file descriptors):
+/// when none is left, or the process is out of descriptors, the answer is `503`.
+pub(crate) async fn serve(dir: &Path, path: &str, head: bool, open_files: &Arc<Semaphore>) -> Response<Body> {
     let Some(file) = resolve(dir, path).await else {
         return not_found();
     };
@@ -40,9 +44,14 @@ pub(crate) async fn serve(dir: &Path, path: &str, head: bool) -> Response<Body> 
     let body = if head {
         full(Bytes::new())
     } else {
+        let Ok(slot) = open_files.clone().try_acquire_owned() else {
+            return busy();
+        };
         match open(&file).await {
-            Some(opened) => FileBody::new(opened, length).boxed_unsync(),
-            None => return not_found(),
+            Ok(Some(opened)) => FileBody::new(opened, length, slot).boxed_unsync(),
+            Ok(None) => return not_found(),
+            Err(e) if super::connection::out_of_resources(&e) => return busy(),
+            Err(_) => return not_found(),
         }
     };
     let mut response = Response::new(body);
@@ -102,11 +111,12 @@ fn hidden(name: &std::ffi::OsStr) -> bool {
 }
 
 /// Opens a resolved file, checking that what was opened is still that regular file (it may
-/// have been replaced since it was resolved).
-async fn open(file: &Resolved) -> Option<tokio::fs::File> {
-    let opened = tokio::fs::File::open(&file.canonical).await.ok()?;
-    let metadata = opened.metadata().await.ok()?;
-    (metadata.is_file() && same_file(&metadata, &file.metadata)).then_some(opened)
+/// have been replaced since it was resolved): `None` if it was, the error if it cannot be
+/// opened.
+async fn open(file: &Resolved) -> io::Result<Option<tokio::fs::File>> {
+    let opened = tokio::fs::File::open(&file.canonical).await?;
+    let metadata = opened.metadata().await?;
+    Ok((metadata.is_file() && same_file(&metadata, &file.metadata)).then_some(opened))
 }
 
 /// Whether two metadata describe the same file.
@@ -143,10 +153,20 @@ fn not_found() -> Response<Body> {
     text_response(StatusCode::NOT_FOUND, "not found")
 }
 
+/// The answer when no file may be opened now.
+fn busy() -> Response<Body> {
+    let mut response =
+        text_response(StatusCode::SERVICE_UNAVAILABLE, "too many files are being sent: try again shortly");
+    response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
 /// The first `remaining` bytes of a file, read in chunks of at most [`CHUNK`] bytes, one when
 /// the server asks for it.
 struct FileBody {
     file: tokio::fs::File,
+    /// The file's share of the descriptors static files may hold.
+    _slot: OwnedSemaphorePermit,
     /// The bytes still to send.
     remaining: u64,
     /// Where the next chunk is read.
@@ -154,8 +174,8 @@ struct FileBody {
 }
 
 impl FileBody {
-    fn new(file: tokio::fs::File, length: u64) -> Self {
-        FileBody { file, remaining: length, buffer: BytesMut::new() }
+    fn new(file: tokio::fs::File, length: u64, slot: OwnedSemaphorePermit) -> Self {
+        FileBody { file, _slot: slot, remaining: length, buffer: BytesMut::new() }
     }
 }
 
@@ -207,6 +227,11 @@ mod tests {
 
     use super::*;
 
+    /// Room for a few open files.
+    fn files() -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(4))
+    }
+
     /// A fresh directory `<temp>/mixio-static-<pid>-<name>` holding `static/` and `outside/`.
     fn fresh(name: &str) -> (PathBuf, PathBuf) {
         let base = std::env::temp_dir().join(format!("mixio-static-{}-{name}", std::process::id()));
@@ -219,7 +244,7 @@ mod tests {
 
     /// The response's status, `content-length` and data frames.
     async fn get(dir: &Path, path: &str, head: bool) -> (StatusCode, Option<u64>, Vec<Bytes>) {
-        let response = tokio::time::timeout(Duration::from_secs(5), serve(dir, path, head))
+        let response = tokio::time::timeout(Duration::from_secs(5), serve(dir, path, head, &files()))
             .await
             .expect("serve blocked");
         let status = response.status();
@@ -235,6 +260,21 @@ mod tests {
 
     fn concat(frames: &[Bytes]) -> Vec<u8> {
         frames.iter().flat_map(|f| f.iter().copied()).collect()
+    }
+
+    /// A file being sent holds its slot; with none left the answer is `503`, and the slot is
+    /// back once the body is gone.
+    #[tokio::test]
+    async fn files_being_sent_are_bounded() {
+        let (dir, base) = fresh("bounded");
+        std::fs::write(dir.join("a.txt"), "a").unwrap();
+        let files = Arc::new(Semaphore::new(1));
+        let first = serve(&dir, "/a.txt", false, &files).await;
+        assert_eq!(serve(&dir, "/a.txt", false, &files).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(serve(&dir, "/a.txt", true, &files).await.status(), StatusCode::OK, "HEAD opens nothing");
+        drop(first);
+        assert_eq!(serve(&dir, "/a.txt", false, &files).await.status(), StatusCode::OK);
+        let _ = std::fs::remove_dir_all(base);
     }
 
     #[tokio::test]
@@ -309,7 +349,7 @@ mod tests {
     async fn shrinking_file_ends_the_body_with_an_error() {
         let (dir, base) = fresh("shrink");
         std::fs::write(dir.join("f.bin"), vec![7u8; 3 * CHUNK]).unwrap();
-        let response = serve(&dir, "/f.bin", false).await;
+        let response = serve(&dir, "/f.bin", false, &files()).await;
         std::fs::File::options().write(true).open(dir.join("f.bin")).unwrap().set_len(CHUNK as u64).unwrap();
         let mut body = response.into_body();
         let mut sent = 0;
@@ -329,7 +369,7 @@ mod tests {
     async fn growing_file_is_cut_at_its_length() {
         let (dir, base) = fresh("grow");
         std::fs::write(dir.join("log.txt"), "first").unwrap();
-        let response = serve(&dir, "/log.txt", false).await;
+        let response = serve(&dir, "/log.txt", false, &files()).await;
         std::fs::write(dir.join("log.txt"), "first and more").unwrap();
         let frames = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&frames[..], b"first");
@@ -340,7 +380,7 @@ mod tests {
     async fn head_has_the_length_and_no_body() {
         let (dir, base) = fresh("head");
         std::fs::write(dir.join("style.css"), "body {}").unwrap();
-        let response = serve(&dir, "/style.css", true).await;
+        let response = serve(&dir, "/style.css", true, &files()).await;
         assert_eq!(response.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
         let (status, length, frames) = get(&dir, "/style.css", true).await;
         assert_eq!((status, length, concat(&frames)), (StatusCode::OK, Some(7), Vec::new()));

@@ -40,7 +40,11 @@ const MAX_CLIENT_MESSAGE: usize = 4 << 10;
 /// written, and at most one pending pong or close.
 const WRITE_BUFFER: usize = 128 << 10;
 
-type Channels = Arc<Mutex<HashMap<String, Weak<Channel>>>>;
+/// The channels by name. A name's slot is locked while its first client subscribes, so that
+/// clients joining a new channel at once share one subscription; a slot goes from the map with
+/// its channel's last client.
+type Channels = Arc<Mutex<HashMap<String, Slot>>>;
+type Slot = Arc<tokio::sync::Mutex<Weak<Channel>>>;
 
 /// The websocket channels of one server.
 pub(crate) struct Hub {
@@ -57,8 +61,9 @@ pub(crate) struct Channel {
     name: String,
     clients: Arc<Mutex<HashMap<u64, Client>>>,
     forwarder: tokio::task::JoinHandle<()>,
-    /// The hub's channels, which this one leaves when its last client goes.
+    /// The hub's channels, which this one leaves when its last client goes, and its slot there.
     hub: Channels,
+    slot: Slot,
 }
 
 /// The server's end of one client's queue.
@@ -87,10 +92,19 @@ impl Drop for Channel {
         // The last client left: unsubscribe (the forwarder owns the subscription), and forget
         // the channel unless a new client has already joined it anew.
         self.forwarder.abort();
-        let mut channels = self.hub.lock().unwrap_or_else(|e| e.into_inner());
-        if channels.get(&self.name).is_some_and(|c| c.strong_count() == 0) {
-            channels.remove(&self.name);
-        }
+        forget_if_unused(&self.hub, &self.name, &self.slot);
+    }
+}
+
+/// Removes `name`'s `slot` from `channels` if no channel is alive in it and nobody is joining
+/// it (a joiner holds the slot's lock, and checks that its slot is still the map's).
+fn forget_if_unused(channels: &Channels, name: &str, slot: &Slot) {
+    let mut channels = channels.lock().unwrap_or_else(|e| e.into_inner());
+    let unused = channels.get(name).is_some_and(|current| {
+        Arc::ptr_eq(current, slot) && current.try_lock().is_ok_and(|channel| channel.strong_count() == 0)
+    });
+    if unused {
+        channels.remove(name);
     }
 }
 
@@ -111,21 +125,58 @@ impl Hub {
         Arc::strong_count(&self.clients) - 1
     }
 
-    /// Channels with clients on this server now.
+    /// Channels with clients on this server now (or a first client subscribing).
     pub(crate) fn channels(&self) -> usize {
-        self.channels.lock().unwrap_or_else(|e| e.into_inner()).len()
+        let channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let live = |slot: &&Slot| match slot.try_lock() {
+            Ok(channel) => channel.strong_count() > 0,
+            // A first client is subscribing.
+            Err(_) => true,
+        };
+        channels.values().filter(live).count()
     }
 
-    /// Joins `name`, subscribing to it if this is its first client here. When this returns,
-    /// messages sent to the channel reach the membership's queue.
+    /// The slot of channel `name`, locked, and still the map's (a slot left behind by a channel
+    /// that ended meanwhile is not used).
+    async fn lock_slot(&self, name: &str) -> (Slot, tokio::sync::OwnedMutexGuard<Weak<Channel>>) {
+        loop {
+            let slot = self
+                .channels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(name.to_string())
+                .or_default()
+                .clone();
+            let guard = slot.clone().lock_owned().await;
+            let current = self
+                .channels
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(name)
+                .is_some_and(|s| Arc::ptr_eq(s, &slot));
+            if current {
+                return (slot, guard);
+            }
+        }
+    }
+
+    /// Joins `name`, subscribing to it if this is its first client here (clients joining a new
+    /// channel at once share one subscription). When this returns, messages sent to the channel
+    /// reach the membership's queue.
     pub(crate) async fn join(&self, name: &str) -> Result<Membership, String> {
-        let existing =
-            self.channels.lock().unwrap_or_else(|e| e.into_inner()).get(name).and_then(Weak::upgrade);
-        let channel = match existing {
+        let (slot, mut current) = self.lock_slot(name).await;
+        let channel = match current.upgrade() {
             Some(channel) => channel,
             None => {
-                let mut subscription =
-                    self.host.subscribe(&subject(name)).await.map_err(|e| e.to_string())?;
+                let subscribed = self.host.subscribe(&subject(name)).await.map_err(|e| e.to_string());
+                let mut subscription = match subscribed {
+                    Ok(subscription) => subscription,
+                    Err(e) => {
+                        drop(current);
+                        forget_if_unused(&self.channels, name, &slot);
+                        return Err(e);
+                    }
+                };
                 let clients: Arc<Mutex<HashMap<u64, Client>>> = Arc::default();
                 let fan_out = clients.clone();
                 let forwarder = tokio::spawn(async move {
@@ -146,12 +197,13 @@ impl Hub {
                     clients,
                     forwarder,
                     hub: self.channels.clone(),
+                    slot: slot.clone(),
                 });
-                let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-                channels.insert(name.to_string(), Arc::downgrade(&channel));
+                *current = Arc::downgrade(&channel);
                 channel
             }
         };
+        drop(current);
         let (queue, messages) = mpsc::channel(CLIENT_BUFFER);
         let kick = Arc::new(Notify::new());
         let id = self.next_client.fetch_add(1, Relaxed);

@@ -26,6 +26,16 @@
 //! server confirmed; it reconciles that set with the registry's subjects after every change, so
 //! a subject that is left and joined again at once ends subscribed, and a reconnect starts from
 //! the empty set. That works with RESP2 and any Redis version.
+//!
+//! The reconciliation is incremental: the registry records, each once, the subjects that gained
+//! their first subscription or lost their last since the task last looked, and the task compares
+//! only those with its confirmed set, so a join or leave costs work for its subject only, however
+//! many subjects there are (a hostile client churning channels among tens of thousands costs
+//! O(1) per change, not O(subjects) under the registry's lock). Every subject is compared only
+//! on a new connection (its confirmed set starts empty), or when more subjects changed meanwhile
+//! than the larger of 4096 and the number of subjects with subscriptions (the registry then
+//! drops its record, which keeps it bounded, and a full comparison costs no more than the
+//! changes would).
 
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
@@ -103,7 +113,7 @@ impl RedisPubSub {
             client: redis::Client::open(url).map_err(|e| e.to_string())?,
             publisher: OnceCell::new(),
             shared: Arc::new(Shared {
-                registry: Arc::default(),
+                registry: Arc::new(Registry::with_upstream()),
                 status: watch::Sender::new(Status::default()),
             }),
             subscriber: OnceLock::new(),
@@ -204,8 +214,8 @@ async fn run_subscriber(client: redis::Client, shared: Arc<Shared>) {
                 let since = tokio::time::Instant::now();
                 let error = serve(pubsub, &shared).await;
                 // The server delivers nothing now; subjects are subscribed again on the next
-                // connection.
-                shared.registry.unready_all();
+                // connection, whose first reconciliation compares every subject.
+                shared.registry.upstream_lost();
                 shared.fail(error);
                 if since.elapsed() >= HEALTHY {
                     delay = MIN_DELAY;
@@ -228,7 +238,9 @@ async fn serve(pubsub: PubSub, shared: &Shared) -> String {
     let (mut sink, mut stream) = pubsub.split();
     let reader = read(&mut stream, shared);
     let writer = async {
-        // The subjects the server confirmed on this connection.
+        // The subjects the server confirmed on this connection. It starts empty, as the
+        // registry's next diff (the first since `with_upstream` or `upstream_lost`) compares
+        // every subject.
         let mut subscribed = HashSet::new();
         loop {
             if let Err(e) = reconcile(&mut sink, &mut subscribed, shared).await {
@@ -261,13 +273,22 @@ async fn read(stream: &mut PubSubStream, shared: &Shared) -> String {
 }
 
 /// Unsubscribes the subjects nobody subscribes to any more and subscribes those not subscribed
-/// yet, updating `subscribed` with the server's confirmations.
+/// yet, updating `subscribed` with the server's confirmations. Only the subjects that changed
+/// since the last call are examined (see [`Registry::diff`]); one changed meanwhile is recorded
+/// again and examined by the next call, which the registry's `changed` notification triggers.
+/// On an error, the connection is given up and the next one compares every subject.
 async fn reconcile(
     sink: &mut PubSubSink,
     subscribed: &mut HashSet<String>,
     shared: &Shared,
 ) -> Result<(), String> {
     let diff = shared.registry.diff(subscribed);
+    tracing::trace!(
+        examined = diff.examined,
+        missing = diff.missing.len(),
+        unused = diff.unused.len(),
+        "redis: reconciling the subscriptions"
+    );
     if diff.readied {
         shared.readied();
     }
@@ -305,7 +326,7 @@ mod tests {
     use std::time::Duration;
 
     use bytes::Bytes;
-    use futures_util::StreamExt;
+    use futures_util::{FutureExt, StreamExt};
     use mixio_tests::proxy::TcpProxy;
     use mixio_tests::services;
 
@@ -380,6 +401,41 @@ mod tests {
             async move { numsub(&mut conn, subjects).await.iter().all(|&n| n == 0) }
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn churning_subjects_among_many_leaves_the_server_with_those_subscribed() {
+        let Some(url) = services::redis() else { return };
+        let prefix = services::unique_name("pubsubtest");
+        let (ps, elsewhere) = (RedisPubSub::new(&url).unwrap(), RedisPubSub::new(&url).unwrap());
+        let mut conn = inspector(&url).await;
+        let kept = conformance::subscribe_many(&ps, &prefix).await;
+        let churn = |i: usize| format!("{prefix}.churn.{i}");
+        for round in 0..300 {
+            // Confirmed, then left.
+            drop(ps.subscribe(&churn(round % 30)).await.unwrap());
+            // Joined and left before the subscriber task looks.
+            drop(ps.subscribe(&churn(30 + round % 30)).now_or_never());
+        }
+        // Left and joined again at once: ends subscribed.
+        let again = churn(0);
+        drop(ps.subscribe(&again).await.unwrap());
+        let mut sub = ps.subscribe(&again).await.unwrap();
+        elsewhere.publish(&again, Bytes::from_static(b"again")).await.unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(5), sub.next()).await;
+        assert_eq!(m, Ok(Some(Bytes::from_static(b"again"))));
+        assert_eq!(ps.subjects(), conformance::MANY + 1);
+
+        let churned: Vec<String> = (1..60).map(churn).collect();
+        eventually("the server to forget the churned subjects", || {
+            let (mut conn, churned) = (conn.clone(), &churned);
+            async move { numsub(&mut conn, churned).await.iter().all(|&n| n == 0) }
+        })
+        .await;
+        assert_eq!(numsub(&mut conn, std::slice::from_ref(&again)).await, [1]);
+        let subjects: Vec<String> = (0..conformance::MANY).map(|i| format!("{prefix}.many.{i}")).collect();
+        assert!(numsub(&mut conn, &subjects).await.iter().all(|&n| n == 1), "the others stay subscribed");
+        drop((kept, sub));
     }
 
     #[tokio::test]
