@@ -194,8 +194,10 @@ fn request_bodies_in_memory_stay_within_the_budget() {
             let _ = socket.write_all(&vec![b'x'; 150 << 10]).await;
             clients.push(tokio::spawn(async move { read_until_closed(&mut socket).await }));
         }
-        // The first body is held (and counted) until the idle bound.
+        // The first body is held (and counted) until the idle bound; requests without a body
+        // are served meanwhile.
         wait_until("a body to be held", || stats.body_memory() >= 150 << 10).await;
+        assert_eq!(client::get(&base, "/hello?name=meanwhile").await.body, "hello, meanwhile!\n");
         let answers = joined(clients).await;
         let refused = answers.iter().filter(|a| a.starts_with("HTTP/1.1 503")).count();
         assert!(refused >= 1, "{answers:?}");
@@ -333,6 +335,8 @@ fn idle_keep_alive_connections_are_closed() {
     with_server(&dir, "header_timeout = \"1s\"", "", |base, stats, _host| async move {
         let addr = base.trim_start_matches("http://");
         let mut socket = connect_and_send(addr, "GET /hello?name=once HTTP/1.1\r\nhost: test\r\n\r\n").await;
+        let other = client::get(&base, "/hello?name=other").await;
+        assert_eq!(other.body, "hello, other!\n");
         let answer = read_until_closed(&mut socket).await;
         assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello, once!\n"), "{answer:?}");
         assert!(!answer.to_ascii_lowercase().contains("connection: close"), "kept alive: {answer:?}");
@@ -355,6 +359,7 @@ fn ten_thousand_channels_joined_and_left_leave_none() {
                 .collect();
             let sockets = joined(clients).await;
             assert_eq!(stats.websocket_channels(), 100);
+            assert_eq!(client::get(&base, &format!("/hello?name=b{batch}")).await.status, 200);
             drop(sockets);
             wait_until("the batch's channels to go", || stats.websocket_channels() == 0).await;
             wait_until("their subscriptions to go", || host.pubsub_subjects() == 0).await;
