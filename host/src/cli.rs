@@ -97,7 +97,7 @@ enum Command {
 /// `docs` or the `mixio_host::serve::ServerLimits` documentation for their defaults).
 #[derive(clap::Args)]
 struct LimitFlags {
-    /// Connections open at once (default: 3/4 of the file-descriptor limit, at most 65536).
+    /// Connections open at once (default: half the file-descriptor limit, at most 65536).
     #[arg(long, value_name = "N")]
     max_connections: Option<String>,
     /// Longest a connection may wait for a request's headers, e.g. `10s`.
@@ -106,7 +106,7 @@ struct LimitFlags {
     /// Longest a request body may go without a byte arriving (then `408`), e.g. `10s`.
     #[arg(long, value_name = "DURATION")]
     body_idle_timeout: Option<String>,
-    /// Longest a response may wait for the client to read a byte (then the connection is cut).
+    /// Once a response waits for the client, how long it has to take 16 KiB (then it is cut).
     #[arg(long, value_name = "DURATION")]
     write_idle_timeout: Option<String>,
     /// Longest a websocket client may send nothing, pongs included (it is pinged at half).

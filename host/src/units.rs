@@ -45,8 +45,9 @@ pub fn size(text: &str, range: &RangeInclusive<u64>) -> Result<u64, String> {
     // bytesize multiplies in floating point, which saturates instead of failing: a value past
     // u64 (or not finite) is refused here instead.
     let number = trimmed.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
-    // A fraction of a byte is no size: a number with a fraction needs a unit.
-    let whole = number < trimmed.len() || !trimmed.contains('.');
+    // A fraction of a byte is no size: a number with a fraction needs a unit larger than a byte.
+    let unit = trimmed[number..].trim();
+    let whole = !trimmed.contains('.') || !(unit.is_empty() || unit.eq_ignore_ascii_case("b"));
     let value = match trimmed.parse::<bytesize::ByteSize>() {
         Ok(value) if number <= 20 && whole && value.as_u64() < u64::MAX => value.as_u64(),
         _ => {
@@ -175,6 +176,7 @@ mod tests {
             "-1MiB",
             "1.5",
             "0.5",
+            "1.5B",
             "1e30",
             "NaN",
             "inf",

@@ -9,6 +9,7 @@
 //! | `?do=print` | prints `first`, an empty line, `  indented` and `last` to stdout, and `warned` and an empty line to stderr; answers `200` |
 //! | `?do=no-response` | returns without setting a response |
 //! | `?do=status&code=N` | answers status `N` (e.g. a `101` it has no business sending) |
+//! | `?do=big&kb=N` | answers `200` with a body of `N` KiB, written 4 KiB at a time |
 
 use std::io::Write as _;
 
@@ -41,6 +42,10 @@ impl wasi::exports::http::incoming_handler::Guest for Hostile {
                 respond(response_out, 200, "printed\n");
             }
             "no-response" => drop(response_out),
+            "big" => {
+                let kb = param(&path, "kb").and_then(|n| n.parse().ok()).unwrap_or(1024);
+                respond_big(response_out, kb);
+            }
             "status" => {
                 let code = param(&path, "code").and_then(|n| n.parse().ok()).unwrap_or(200);
                 respond(response_out, code, "a status of the guest's choosing\n");
@@ -101,6 +106,22 @@ fn fan_out(n: usize, to: &str) -> String {
     }
     let first = first_refusal.unwrap_or_default();
     format!("ok: {ok}, refused: {refused}, failed: {failed}\n{first}\n")
+}
+
+/// A `200` of `kb` KiB, written 4 KiB at a time (each write waits while the client is not
+/// reading).
+fn respond_big(out: ResponseOutparam, kb: usize) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("a new response has a body");
+    ResponseOutparam::set(out, Ok(response));
+    {
+        let mut stream = body.write().expect("a new body has a stream");
+        for _ in 0..kb / 4 {
+            stream.write_all(&[b'x'; 4096]).expect("write");
+        }
+        std::io::Write::flush(&mut stream).expect("flush");
+    }
+    OutgoingBody::finish(body, None).expect("finish");
 }
 
 fn respond(out: ResponseOutparam, status: u16, text: &str) {

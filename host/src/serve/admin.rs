@@ -29,8 +29,9 @@ use crate::Error;
 /// Connections the admin listener keeps open at once: probes and a scraper need a few.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 /// How long an admin connection may wait for a request's headers: probes send theirs at once,
-/// so idle connections cannot hold the listener's few places for long.
-pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// so idle connections cannot hold the listener's few places for long (Kubernetes' probes give
+/// up after 1 s by default).
+pub const ADMIN_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The admin listener's address when `mixio serve --admin-listen` is given without one.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9090";

@@ -3,7 +3,7 @@
 //! too), and cuts a client that does not keep up with what the server writes, so that a client
 //! that never reads, or reads a byte now and then, cannot keep a response in memory: once a
 //! write has to wait for the client, the client must take [`MIN_WRITE_PROGRESS`] within
-//! `write_idle_timeout`, and so on while writes keep waiting.
+//! `write_idle_timeout` of waiting (see [`Stall`]).
 //!
 //! When the server closes a connection whose client is still sending (a `408` or `413` cuts a
 //! body short), closing at once would reset it, and a reset can discard the answer before the
@@ -42,6 +42,20 @@ pub(crate) const LINGER: Duration = Duration::from_secs(2);
 /// The most a closed connection reads of what its client still sends.
 pub(crate) const LINGER_BYTES: usize = 256 << 10;
 
+/// A stall: it begins when a write has to wait for the client, and ends once the client has
+/// taken [`MIN_WRITE_PROGRESS`] since. Its time runs only while writes wait: when everything
+/// queued has been written (hyper flushes the socket only once its own buffer is empty) it is
+/// paused until a write waits again, so that a response in small pieces, read slowly, is cut
+/// too, and an idle kept-alive connection is not.
+struct Stall {
+    /// What the client took since the stall began.
+    taken: usize,
+    /// The stall's time left, as of `since`.
+    left: Duration,
+    /// When a write began to wait, if one waits now (the time is running).
+    since: Option<tokio::time::Instant>,
+}
+
 /// A client's socket under the server's bounds.
 pub(crate) struct ClientSocket {
     /// Taken by the lingering close.
@@ -50,10 +64,8 @@ pub(crate) struct ClientSocket {
     /// Armed when a write has to wait for the client: when it fires, the client has taken less
     /// than [`MIN_WRITE_PROGRESS`] since.
     stall: Option<Pin<Box<Sleep>>>,
-    /// Bytes the client took since the current stall began, if one is going on. A stall ends
-    /// when the client took [`MIN_WRITE_PROGRESS`], or everything queued was written (hyper
-    /// flushes the socket only once its own buffer is empty).
-    stalled: Option<usize>,
+    /// The current stall, if one is going on (see [`Stall`]).
+    stalled: Option<Stall>,
     /// The server shut its side down (it closes the connection).
     shut_down: bool,
     /// The client closed its side (a read found the end).
@@ -93,11 +105,14 @@ impl ClientSocket {
     /// Called when a write waits for the client: starts a stall (and its timer) unless one is
     /// going on, and fails once the timer has run out.
     fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        let deadline = tokio::time::Instant::now() + self.write_idle;
+        let stall = self.stalled.get_or_insert(Stall { taken: 0, left: self.write_idle, since: None });
+        let now = tokio::time::Instant::now();
+        let deadline = now + stall.left;
         let timer = self.stall.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if self.stalled.is_none() {
+        if stall.since.is_none() {
+            // Beginning, or running again after a pause.
+            stall.since = Some(now);
             timer.as_mut().reset(deadline);
-            self.stalled = Some(0);
         }
         ready!(timer.as_mut().poll(cx));
         self.stats.write_timeouts.fetch_add(1, Relaxed);
@@ -121,9 +136,9 @@ impl ClientSocket {
     ) -> Poll<io::Result<T>> {
         match poll(self.stream(), cx) {
             Poll::Ready(result) => {
-                if let (Some(taken), Ok(value)) = (&mut self.stalled, &result) {
-                    *taken += written(value);
-                    if *taken >= MIN_WRITE_PROGRESS {
+                if let (Some(stall), Ok(value)) = (&mut self.stalled, &result) {
+                    stall.taken += written(value);
+                    if stall.taken >= MIN_WRITE_PROGRESS {
                         // The client keeps up: the stall is over.
                         self.stalled = None;
                     }
@@ -203,9 +218,13 @@ impl AsyncWrite for ClientSocket {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = this.writing(cx, |s, cx| s.poll_flush(cx), |()| 0);
-        if flushed.is_ready() {
-            // Everything queued was written: the client took what there was.
-            this.stalled = None;
+        if flushed.is_ready()
+            && let Some(stall) = &mut this.stalled
+            && let Some(since) = stall.since.take()
+        {
+            // Everything queued was written: nothing waits for the client until the next write
+            // does, so the stall's time stops meanwhile.
+            stall.left = stall.left.saturating_sub(since.elapsed());
         }
         flushed
     }
@@ -305,6 +324,62 @@ mod tests {
         drop(socket);
         assert_eq!(read.await.unwrap().unwrap(), 64 << 20);
         assert_eq!(stats.write_timeouts.load(Relaxed), 1);
+    }
+
+    /// A client reading a steady 5 KB/s, less than the 16 KiB a second the bound asks here, is
+    /// cut although it never stops taking bytes; one reading as fast as it can is not. The
+    /// buffers on both sides are small, so that what the client takes is what gets written.
+    #[tokio::test]
+    async fn a_client_taking_too_little_is_cut_though_it_reads() {
+        let listener = tokio::net::TcpSocket::new_v4().unwrap();
+        listener.set_recv_buffer_size(4096).unwrap();
+        listener.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listener.listen(8).unwrap();
+        let stats = Arc::new(ConnectionStats::default());
+        let slots = Arc::new(tokio::sync::Semaphore::new(2));
+        let connect = |write_idle| {
+            let (listener, stats, slots) = (&listener, stats.clone(), slots.clone());
+            async move {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.set_send_buffer_size(4096).unwrap();
+                let server = socket.connect(listener.local_addr().unwrap()).await.unwrap();
+                let (client, _) = listener.accept().await.unwrap();
+                (client, ClientSocket::new(server, slots.try_acquire_owned().unwrap(), write_idle, stats))
+            }
+        };
+        let (mut slow, mut socket) = connect(Duration::from_secs(1)).await;
+        let reading = tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            for _ in 0..600 {
+                match slow.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            false
+        });
+        let error = loop {
+            if let Err(e) = socket.write_all(&[0u8; 64 << 10]).await {
+                break e;
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        drop(socket);
+        assert!(reading.await.unwrap(), "the slow reader saw the connection end");
+        assert_eq!(stats.write_timeouts.load(Relaxed), 1);
+
+        let (mut fast, mut socket) = connect(Duration::from_secs(1)).await;
+        let reading = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            fast.read_to_end(&mut sink).await.map(|_| sink.len())
+        });
+        for _ in 0..64 {
+            socket.write_all(&[0u8; 64 << 10]).await.unwrap();
+        }
+        socket.shutdown().await.unwrap();
+        drop(socket);
+        assert_eq!(reading.await.unwrap().unwrap(), 64 << 16);
+        assert_eq!(stats.write_timeouts.load(Relaxed), 1, "the fast reader was not cut");
     }
 
     /// The server answers and closes while its client is still sending: the client reads the

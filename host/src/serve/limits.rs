@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | waiting for a request's headers (a new connection, or a kept-alive one after its last response) | `header_timeout` | 10 s | the connection is closed |
 //! | reading a request body: no byte arrives | `body_idle_timeout` | 10 s | `408`, the connection is closed |
-//! | reading a request body: all of it (it is read whole before the component runs) | the component's `limits.timeout`, which covers the body, the wait for an instance and the call | 30 s | `408`, the connection is closed (`503` if the wait for an instance used it up) |
+//! | reading a request body (read whole before the component runs) and waiting for an instance | the component's `limits.timeout`, from the request's head (the call then has its own) | 30 s | `408` and the connection is closed; `503` if the wait for an instance used it up |
 //! | writing a response: once a write waits for the client, it takes less than 16 KiB | `write_idle_timeout` | 10 s | the connection is cut (counted in `/metrics`) |
 //! | a websocket client sends nothing, not even a pong to the server's ping (sent at half the bound) | `websocket_idle_timeout` | 60 s | the websocket is closed |
 //! | connections open at once | `max_connections` | half the file-descriptor limit, at most 65,536 | new connections wait in the kernel's backlog (4,096) |
@@ -31,7 +31,8 @@ pub struct ServerLimits {
     pub header_timeout: Duration,
     /// Longest a request body may go without a byte arriving.
     pub body_idle_timeout: Duration,
-    /// Longest a response may wait for the client to take a byte.
+    /// Once a write of a response waits for the client, how long the client has to take 16 KiB
+    /// (time counted while writes wait).
     pub write_idle_timeout: Duration,
     /// Longest a websocket client may send nothing (the server pings it at half of this).
     pub websocket_idle_timeout: Duration,

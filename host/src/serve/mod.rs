@@ -111,6 +111,7 @@ struct Shared {
     /// Requests refused because the body budget was spent.
     body_memory_refused: AtomicU64,
     body_memory_logged: Occasional,
+    pubsub_logged: Occasional,
 }
 
 struct Served {
@@ -240,6 +241,7 @@ impl Server {
             body_memory: Arc::new(Semaphore::new(app.server.max_body_memory as usize)),
             body_memory_refused: AtomicU64::new(0),
             body_memory_logged: Occasional::default(),
+            pubsub_logged: Occasional::default(),
             limits: app.server.clone(),
         };
         let shared = Arc::new(shared);
@@ -440,8 +442,8 @@ impl ServerStats {
         self.shared.max_connections
     }
 
-    /// Connections cut because the client took no byte of a response for
-    /// [`write_idle_timeout`](ServerLimits::write_idle_timeout).
+    /// Connections cut because the client took less than 16 KiB of a response in
+    /// [`write_idle_timeout`](ServerLimits::write_idle_timeout) of waiting.
     pub fn write_timeouts(&self) -> u64 {
         self.shared.connections.write_timeouts.load(Relaxed)
     }
@@ -528,8 +530,9 @@ impl Shared {
     }
 
     /// The path of a request to a component: its body is read whole (before an instance is
-    /// taken, so slow uploads hold no slot), it waits for admission, and the component runs;
-    /// the component's deadline covers all three.
+    /// taken, so slow uploads hold no slot) and it waits for admission, both within the
+    /// component's `timeout` from the request's head; then the component runs, under its
+    /// `timeout` of its own, so that a timeout is always the component's.
     async fn admit_and_call(
         &self,
         served: &Served,
@@ -543,7 +546,7 @@ impl Shared {
         }
         let deadline = tokio::time::Instant::now().checked_add(limits.timeout).unwrap_or_else(far_future);
         let (parts, body) = request.into_parts();
-        let (body, body_memory) = match self.read_body(body, limits, deadline).await {
+        let body = match self.read_body(body, limits, deadline).await {
             Ok(body) => body,
             Err(refused) => return refused,
         };
@@ -552,27 +555,20 @@ impl Shared {
             Ok(None) => return self.busy(served, "the queue is full"),
             Err(_) => return self.busy(served, "the request waited in the queue until its deadline"),
         };
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let result = match served.component.kind() {
             ComponentKind::HttpProxy => {
-                let request = hyper::Request::from_parts(parts, body);
+                let ReadBody { bytes, trailers, memory } = body;
+                let request = hyper::Request::from_parts(parts, (bytes, trailers));
                 // The slot and the body's memory are held until the instance is gone.
-                self.call_proxy(served, request, remaining, (permit, body_memory)).await
+                self.call_proxy(served, request, (permit, memory)).await
             }
             _ => {
-                let result = self.call_handler(served, parts, body, remaining).await;
-                drop((permit, body_memory));
+                let result = self.call_handler(served, parts, body.bytes).await;
+                drop(permit);
                 result
             }
         };
-        match result {
-            Ok(response) => response,
-            // The deadline is the component's, whatever part of it the body and the queue took.
-            Err(Error::Timeout { component, .. }) => {
-                error_response(served, &Error::Timeout { component, timeout: limits.timeout })
-            }
-            Err(e) => error_response(served, &e),
-        }
+        result.unwrap_or_else(|e| error_response(served, &e))
     }
 
     /// Reads a request body into memory, within the component's `max_request_body`, the
@@ -583,14 +579,49 @@ impl Shared {
         body: impl RequestBody,
         limits: &ComponentLimits,
         deadline: tokio::time::Instant,
-    ) -> Result<(Vec<u8>, Option<OwnedSemaphorePermit>), hyper::Response<Body>> {
+    ) -> Result<ReadBody, hyper::Response<Body>> {
         let idle = self.limits.body_idle_timeout;
+        // A declared length (at most the limit: larger was refused) gets its buffer at once, so
+        // the body is copied once and never grown; the budget is charged what arrives, the
+        // pages written. A body of unknown length grows its buffer by doubling, each growth
+        // charged whole. Frames are copied out at once: kept, each would keep one of hyper's
+        // read buffers alive, far larger than what it holds.
+        let declared = hyper::body::Body::size_hint(&body).exact().map(|n| n.min(limits.max_request_body));
         let mut body = std::pin::pin!(TimeoutBody::new(idle, body));
-        // The frames as hyper read them: a body never grows a buffer that leaves copies
-        // behind. Each frame's bytes take their share of the budget as they arrive.
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut length = 0_usize;
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut trailers = None;
         let mut held: Option<OwnedSemaphorePermit> = None;
+        let refused = || {
+            self.body_memory_refused.fetch_add(1, Relaxed);
+            if self.body_memory_logged.due() {
+                tracing::warn!(
+                    "request bodies in memory are at `max_body_memory` ({} bytes): requests refused \
+                     (logged at most once a minute, counted in mixio_body_memory_refused_total)",
+                    self.limits.max_body_memory
+                );
+            }
+            let mut response = text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server holds as many request bodies as it may: try again shortly",
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            closing(response)
+        };
+        // Charges `bytes` more of the budget (at most the limit, within a u32 for tokio).
+        let charge = |held: &mut Option<OwnedSemaphorePermit>, bytes: usize| {
+            let share = u32::try_from(bytes).ok()?;
+            let permit = self.body_memory.clone().try_acquire_many_owned(share).ok()?;
+            match held {
+                Some(held) => held.merge(permit),
+                None => *held = Some(permit),
+            }
+            Some(())
+        };
+        if let Some(declared) = declared
+            && bytes.try_reserve_exact(declared as usize).is_err()
+        {
+            return Err(refused());
+        }
         loop {
             let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
                 Ok(Some(Ok(frame))) => frame,
@@ -617,41 +648,33 @@ impl Shared {
                     )));
                 }
             };
-            let Ok(data) = frame.into_data() else { continue };
-            if length as u64 + data.len() as u64 > limits.max_request_body {
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    continue;
+                }
+            };
+            let needed = bytes.len() + data.len();
+            if needed as u64 > limits.max_request_body {
                 return Err(too_large(limits.max_request_body));
             }
-            // A frame is at most hyper's read buffer (a few hundred KiB): within a u32.
-            let share = u32::try_from(data.len()).unwrap_or(u32::MAX);
-            let Ok(permit) = self.body_memory.clone().try_acquire_many_owned(share) else {
-                self.body_memory_refused.fetch_add(1, Relaxed);
-                if self.body_memory_logged.due() {
-                    tracing::warn!(
-                        "request bodies in memory are at `max_body_memory` ({} bytes): requests refused \
-                         (logged at most once a minute, counted in mixio_body_memory_refused_total)",
-                        self.limits.max_body_memory
-                    );
-                }
-                let mut response = text_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the server holds as many request bodies as it may: try again shortly",
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Err(closing(response));
+            let charged = if declared.is_some() {
+                charge(&mut held, data.len())
+            } else if needed > bytes.capacity() {
+                let grown =
+                    needed.max(bytes.capacity() * 2).max(16 << 10).min(limits.max_request_body as usize);
+                let more = grown - bytes.capacity();
+                charge(&mut held, more).and_then(|()| bytes.try_reserve_exact(grown - bytes.len()).ok())
+            } else {
+                Some(())
             };
-            match &mut held {
-                Some(held) => held.merge(permit),
-                None => held = Some(permit),
+            if charged.is_none() {
+                return Err(refused());
             }
-            length += data.len();
-            frames.push(data);
+            bytes.extend_from_slice(&data);
         }
-        // One buffer for the guest, each frame freed as soon as it is copied.
-        let mut bytes = Vec::with_capacity(length);
-        for frame in frames {
-            bytes.extend_from_slice(&frame);
-        }
-        Ok((bytes, held))
+        Ok(ReadBody { bytes, trailers, memory: held })
     }
 
     async fn call_handler(
@@ -659,7 +682,6 @@ impl Shared {
         served: &Served,
         parts: hyper::http::request::Parts,
         body: Vec<u8>,
-        timeout: Duration,
     ) -> Result<hyper::Response<Body>, Error> {
         let request = Request {
             method: parts.method.to_string(),
@@ -671,28 +693,30 @@ impl Shared {
                 .collect(),
             body,
         };
-        let response = served.component.call(request).timeout(Some(timeout)).await?;
+        let response = served.component.call(request).timeout(Some(served.limits.timeout)).await?;
         Ok(into_http(served, response))
     }
 
     async fn call_proxy(
         &self,
         served: &Served,
-        request: hyper::Request<Vec<u8>>,
-        timeout: Duration,
+        request: hyper::Request<(Vec<u8>, Option<hyper::HeaderMap>)>,
         slot: impl Send + Sync + 'static,
     ) -> Result<hyper::Response<Body>, Error> {
         let limits = &served.limits;
-        let (mut parts, body) = request.into_parts();
+        let (mut parts, (bytes, trailers)) = request.into_parts();
         if !parts.headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(self.url.trim_start_matches("http://"))
         {
             parts.headers.insert(header::HOST, host);
         }
-        let body =
-            Full::new(Bytes::from(body)).map_err(|never| -> wasmtime_wasi_http::Error { match never {} });
+        // The body as it arrived: its bytes, then its trailers if it had any.
+        let frames = std::iter::once(hyper::body::Frame::data(Bytes::from(bytes)))
+            .chain(trailers.map(hyper::body::Frame::trailers))
+            .map(Ok::<_, wasmtime_wasi_http::Error>);
+        let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
         let request = hyper::Request::from_parts(parts, body);
-        let response = served.component.call_http_holding(request, Some(timeout), slot).await?;
+        let response = served.component.call_http_holding(request, Some(limits.timeout), slot).await?;
         if response.status().is_informational() {
             let status = response.status().as_u16();
             return Ok(invalid_response(served, format!("answered with the informational status {status}")));
@@ -756,7 +780,9 @@ impl Shared {
         let member = match self.hub.join(&channel).await {
             Ok(joined) => joined,
             Err(e) => {
-                tracing::warn!(%channel, "cannot subscribe to the websocket channel: {e}");
+                if self.pubsub_logged.due() {
+                    tracing::warn!(%channel, "cannot subscribe to the websocket channel: {e} (logged at most once a minute)");
+                }
                 return text_response(StatusCode::SERVICE_UNAVAILABLE, "the pub/sub backend is unavailable");
             }
         };
@@ -778,6 +804,14 @@ impl Shared {
         }
         response
     }
+}
+
+/// A request body read whole, with its share of the server's budget of bodies in memory.
+struct ReadBody {
+    bytes: Vec<u8>,
+    trailers: Option<hyper::HeaderMap>,
+    /// Given back when the body is gone.
+    memory: Option<OwnedSemaphorePermit>,
 }
 
 /// The most headers a guest's response may carry (as many as common HTTP clients accept).

@@ -186,7 +186,7 @@ pub(crate) fn render(shared: &Shared) -> String {
         &mut out,
         "mixio_write_timeouts_total",
         "counter",
-        "Connections cut because the client read no byte of a response for write_idle_timeout.",
+        "Connections cut because the client took less than 16 KiB of a response in write_idle_timeout.",
     );
     let _ = writeln!(out, "mixio_write_timeouts_total {}", connections.write_timeouts.load(Relaxed));
     gauge(

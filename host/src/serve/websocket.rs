@@ -41,10 +41,46 @@ const MAX_CLIENT_MESSAGE: usize = 4 << 10;
 const WRITE_BUFFER: usize = 128 << 10;
 
 /// The channels by name. A name's slot is locked while its first client subscribes, so that
-/// clients joining a new channel at once share one subscription; a slot goes from the map with
-/// its channel's last client.
+/// clients joining a new channel at once share one subscription (or its failure); a slot goes
+/// from the map with its channel's last client, or with a join that made none.
 type Channels = Arc<Mutex<HashMap<String, Slot>>>;
-type Slot = Arc<tokio::sync::Mutex<Weak<Channel>>>;
+
+/// One name's place in [`Channels`].
+#[derive(Clone, Default)]
+struct Slot {
+    current: Arc<tokio::sync::Mutex<Current>>,
+    /// Subscriptions attempted, so that clients who waited for one share its failure.
+    attempts: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Current {
+    channel: Weak<Channel>,
+    /// Why the last attempt failed.
+    failure: Option<String>,
+}
+
+impl Slot {
+    fn same(&self, other: &Slot) -> bool {
+        Arc::ptr_eq(&self.current, &other.current)
+    }
+}
+
+/// Forgets its slot (if unused) when a join ends, however it ends: returned, failed, or
+/// dropped while it waited.
+struct Forget<'a> {
+    channels: &'a Channels,
+    name: &'a str,
+    slot: Option<Slot>,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            forget_if_unused(self.channels, self.name, slot);
+        }
+    }
+}
 
 /// The websocket channels of one server.
 pub(crate) struct Hub {
@@ -54,6 +90,7 @@ pub(crate) struct Hub {
     clients: Arc<()>,
     next_client: AtomicU64,
     idle_timeout: Duration,
+    too_slow_logged: super::Occasional,
 }
 
 /// A channel with clients on this server: its subscription, fanned out to the clients.
@@ -101,7 +138,7 @@ impl Drop for Channel {
 fn forget_if_unused(channels: &Channels, name: &str, slot: &Slot) {
     let mut channels = channels.lock().unwrap_or_else(|e| e.into_inner());
     let unused = channels.get(name).is_some_and(|current| {
-        Arc::ptr_eq(current, slot) && current.try_lock().is_ok_and(|channel| channel.strong_count() == 0)
+        current.same(slot) && current.current.try_lock().is_ok_and(|c| c.channel.strong_count() == 0)
     });
     if unused {
         channels.remove(name);
@@ -117,6 +154,7 @@ impl Hub {
             clients: Arc::new(()),
             next_client: AtomicU64::new(0),
             idle_timeout,
+            too_slow_logged: super::Occasional::default(),
         }
     }
 
@@ -128,18 +166,21 @@ impl Hub {
     /// Channels with clients on this server now (or a first client subscribing).
     pub(crate) fn channels(&self) -> usize {
         let channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
-        let live = |slot: &&Slot| match slot.try_lock() {
-            Ok(channel) => channel.strong_count() > 0,
+        let live = |slot: &&Slot| match slot.current.try_lock() {
+            Ok(current) => current.channel.strong_count() > 0,
             // A first client is subscribing.
             Err(_) => true,
         };
         channels.values().filter(live).count()
     }
 
-    /// The slot of channel `name`, locked, and still the map's (a slot left behind by a channel
-    /// that ended meanwhile is not used).
-    async fn lock_slot(&self, name: &str) -> (Slot, tokio::sync::OwnedMutexGuard<Weak<Channel>>) {
-        loop {
+    /// Joins `name`, subscribing to it if this is its first client here (clients joining a new
+    /// channel at once share one subscription, or its failure). When this returns, messages sent
+    /// to the channel reach the membership's queue.
+    pub(crate) async fn join(&self, name: &str) -> Result<Membership, String> {
+        // Declared before the slot's lock: dropped after it.
+        let mut forget = Forget { channels: &self.channels, name, slot: None };
+        let (slot, seen, mut current) = loop {
             let slot = self
                 .channels
                 .lock()
@@ -147,33 +188,33 @@ impl Hub {
                 .entry(name.to_string())
                 .or_default()
                 .clone();
-            let guard = slot.clone().lock_owned().await;
-            let current = self
+            forget.slot = Some(slot.clone());
+            let seen = slot.attempts.load(Relaxed);
+            let current = slot.current.clone().lock_owned().await;
+            // A slot forgotten meanwhile (its channel ended) is not used: take the map's.
+            let registered = self
                 .channels
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(name)
-                .is_some_and(|s| Arc::ptr_eq(s, &slot));
-            if current {
-                return (slot, guard);
+                .is_some_and(|s| s.same(&slot));
+            if registered {
+                break (slot, seen, current);
             }
-        }
-    }
-
-    /// Joins `name`, subscribing to it if this is its first client here (clients joining a new
-    /// channel at once share one subscription). When this returns, messages sent to the channel
-    /// reach the membership's queue.
-    pub(crate) async fn join(&self, name: &str) -> Result<Membership, String> {
-        let (slot, mut current) = self.lock_slot(name).await;
-        let channel = match current.upgrade() {
+        };
+        let channel = match current.channel.upgrade() {
             Some(channel) => channel,
+            // Another client's attempt ended while this one waited, and failed.
+            None if slot.attempts.load(Relaxed) != seen && current.failure.is_some() => {
+                return Err(current.failure.clone().unwrap_or_default());
+            }
             None => {
                 let subscribed = self.host.subscribe(&subject(name)).await.map_err(|e| e.to_string());
+                slot.attempts.fetch_add(1, Relaxed);
                 let mut subscription = match subscribed {
                     Ok(subscription) => subscription,
                     Err(e) => {
-                        drop(current);
-                        forget_if_unused(&self.channels, name, &slot);
+                        current.failure = Some(e.clone());
                         return Err(e);
                     }
                 };
@@ -199,7 +240,7 @@ impl Hub {
                     hub: self.channels.clone(),
                     slot: slot.clone(),
                 });
-                *current = Arc::downgrade(&channel);
+                *current = Current { channel: Arc::downgrade(&channel), failure: None };
                 channel
             }
         };
@@ -292,7 +333,10 @@ impl Hub {
         drop(member);
         if let Some((code, reason)) = close {
             match code {
-                CloseCode::Policy => tracing::warn!(%channel, "websocket client too slow: disconnected"),
+                CloseCode::Policy if self.too_slow_logged.due() => tracing::warn!(
+                    %channel,
+                    "websocket client too slow: disconnected (logged at most once a minute)"
+                ),
                 _ if pinged => tracing::debug!(%channel, "websocket client idle: disconnected"),
                 _ => {}
             }
