@@ -2,7 +2,8 @@
 # Hostile clients (RELIABILITY.md): serves `guests/hello`, `guests/hostile` and a 50 MiB static
 # file with `mixio serve` (release), runs the attacks of bench/src/bin/attacks.rs one after
 # another (slow request bodies, stalled uploads, clients that never read a response, 10,000
-# websocket channels joined and left twice, a ping flood, idle connections) with well-behaved
+# websocket channels joined and left twice, a ping flood, idle connections, bodies sent a byte
+# per TCP segment) with well-behaved
 # requests beside them, and prints a Markdown table of the server's resident memory before,
 # at the peak and after each attack, and what the server did. Exits 1 if a well-behaved
 # request failed or an attack was not cut; the memory is reported, never checked. About 2

@@ -329,6 +329,9 @@ enum Sending {
     Slowly(usize),
     /// This many bytes at once, then nothing.
     ThenStall(usize),
+    /// A byte per TCP segment every half millisecond, for this long (each arrives in a read of
+    /// its own on the server).
+    Segments(Duration),
 }
 
 /// A request whose body is sent as `sending` says after `head`; how the server ended it.
@@ -347,6 +350,16 @@ async fn upload(addr: SocketAddr, head: String, sending: Sending) -> Ending {
                             break;
                         }
                         sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                Sending::Segments(during) => {
+                    let _ = writer.as_ref().set_nodelay(true);
+                    let until = Instant::now() + during;
+                    while Instant::now() < until {
+                        if writer.write_all(b"s").await.is_err() {
+                            break;
+                        }
+                        sleep(Duration::from_micros(500)).await;
                     }
                 }
                 Sending::ThenStall(bytes) => {
@@ -456,6 +469,20 @@ async fn slow_bodies(bench: &Bench, clients: usize) -> Outcome {
         .map(|_| {
             let head = "POST /hello HTTP/1.1\r\nhost: attacks\r\ncontent-length: 1000\r\n\r\n".to_string();
             tokio::spawn(upload(bench.addr, head, Sending::Slowly(1000)))
+        })
+        .collect();
+    let endings = Endings::of(join(tasks).await);
+    Outcome { did: endings.describe(&[408]), cut: endings.still_open == 0 }
+}
+
+/// 8: request bodies sent a byte per TCP segment (each a read of its own on the server) for 10 s,
+/// then stalled: what the server holds for them stays what arrived, not a read buffer per byte.
+async fn segment_bodies(bench: &Bench, clients: usize) -> Outcome {
+    let tasks = (0..clients)
+        .map(|_| {
+            let head = "POST /hostile?do=ok HTTP/1.1\r\nhost: attacks\r\ncontent-length: 1000000\r\n\r\n"
+                .to_string();
+            tokio::spawn(upload(bench.addr, head, Sending::Segments(Duration::from_secs(10))))
         })
         .collect();
     let endings = Endings::of(join(tasks).await);
@@ -815,6 +842,11 @@ async fn main() {
     if chosen("7") {
         let attack = format!("7. {idle_count} idle connections (nothing sent)");
         rows.push(b.run(&attack, idle(b, idle_count)).await);
+    }
+    if chosen("8") {
+        let attack =
+            "8. 50 request bodies sent a byte per TCP segment for 10 s, then stalled (POST /hostile)";
+        rows.push(b.run(attack, segment_bodies(b, 50)).await);
     }
 
     println!(
