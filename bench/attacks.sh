@@ -3,8 +3,8 @@
 # file with `mixio serve` (release), runs the attacks of bench/src/bin/attacks.rs one after
 # another (slow request bodies, stalled uploads, clients that never read a response, 10,000
 # websocket channels joined and left twice, a ping flood, idle connections, bodies sent a byte
-# per TCP segment) with well-behaved
-# requests beside them, and prints a Markdown table of the server's resident memory before,
+# per TCP segment) with well-behaved requests beside them, and prints a Markdown table of the
+# server's resident memory before,
 # at the peak and after each attack, and what the server did. Exits 1 if a well-behaved
 # request failed or an attack was not cut; the memory is reported, never checked. About 2
 # minutes once built; every client is bounded and targets 127.0.0.1 only. Not run by CI.
