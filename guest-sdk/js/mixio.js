@@ -315,6 +315,18 @@ class Store {
   set(key, value, { ttlMs } = {}) {
     call(() => this.inner.set(key, bytes(value), ttlMs === undefined ? undefined : BigInt(ttlMs)));
   }
+  /** The values of `keys` (a `Uint8Array`, or `undefined` where a key is not set), in their
+   * order, in one call to the host: at most 256 keys, whose values total at most 16 MiB. */
+  getMany(keys) {
+    return call(() => this.inner.getMany([...keys]));
+  }
+  /** Sets each key of `entries` (an object, a `Map` or `[key, value]` pairs) to its value, in
+   * one call to the host, all or none: at most 256 entries, whose values total at most 16 MiB. */
+  setMany(entries, { ttlMs } = {}) {
+    const pairs = entries instanceof Map || Array.isArray(entries) ? [...entries] : Object.entries(entries);
+    const list = pairs.map(([key, value]) => [key, bytes(value)]);
+    call(() => this.inner.setMany(list, ttlMs === undefined ? undefined : BigInt(ttlMs)));
+  }
   delete(key) {
     return call(() => this.inner.delete(key));
   }

@@ -63,6 +63,36 @@ impl Store {
         self.set(key, bytes)
     }
 
+    /// The values of `keys`, in their order (`None` where a key is not set), in one call to
+    /// the host: at most 256 keys, whose values total at most 16 MiB.
+    ///
+    /// ```no_run
+    /// let store = mixio::kv::Store::open("default")?;
+    /// store.set_many(&[("a", "1"), ("b", "2")])?;
+    /// assert_eq!(store.get_many(&["a", "b", "c"])?, [Some(b"1".to_vec()), Some(b"2".to_vec()), None]);
+    /// # Ok::<(), mixio::Error>(())
+    /// ```
+    pub fn get_many(&self, keys: &[impl AsRef<str>]) -> Result<Vec<Option<Vec<u8>>>, Error> {
+        let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
+        Ok(crate::sys::kv_get_many(&self.0, &keys)?)
+    }
+
+    /// Sets each key of `entries` to its value (a key given twice gets its last value), in one
+    /// call to the host, all or none: at most 256 entries, whose values total at most 16 MiB.
+    pub fn set_many(&self, entries: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Result<(), Error> {
+        Ok(crate::sys::kv_set_many(&self.0, &owned(entries), None)?)
+    }
+
+    /// [`Store::set_many`], each key expiring after `ttl`.
+    pub fn set_many_with_ttl(
+        &self,
+        entries: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        Ok(crate::sys::kv_set_many(&self.0, &owned(entries), Some(ms))?)
+    }
+
     /// Removes `key`; true if it was set.
     pub fn delete(&self, key: &str) -> Result<bool, Error> {
         Ok(crate::sys::kv_delete(&self.0, key)?)
@@ -93,4 +123,8 @@ impl Store {
     ) -> Result<bool, Error> {
         Ok(crate::sys::kv_compare_and_swap(&self.0, key, expected, value.as_ref())?)
     }
+}
+
+fn owned(entries: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Vec<(String, Vec<u8>)> {
+    entries.iter().map(|(k, v)| (k.as_ref().to_string(), v.as_ref().to_vec())).collect()
 }

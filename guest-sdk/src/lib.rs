@@ -11,6 +11,7 @@ pub mod time;
 pub mod ws;
 
 mod error;
+mod imports;
 #[cfg(all(feature = "native", not(target_arch = "wasm32")))]
 pub mod native;
 mod sys;

@@ -11,45 +11,59 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::bindings::mixio::io::{http_client, kv, log, pubsub, sql, time, websocket};
+#[allow(unused_imports)]
+use crate::bindings::mixio::io::{config, http_client, kv, log, pubsub, sql, time, websocket};
 
-/// What a native guest's SDK calls, implemented by the host for one call. Resources (stores,
-/// connections) are handles into the host's table of the call.
-#[allow(missing_docs)]
-pub trait Imports {
-    fn sleep(&self, nanos: u64);
-    fn now(&self) -> time::Datetime;
-    fn monotonic_now(&self) -> u64;
-    fn log(&self, level: log::Level, message: &str);
-    fn config_get(&self, name: &str) -> Option<String>;
-    fn kv_open(&self, name: &str) -> Result<u32, kv::Error>;
-    fn kv_get(&self, store: u32, key: &str) -> Result<Option<Vec<u8>>, kv::Error>;
-    fn kv_set(&self, store: u32, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), kv::Error>;
-    fn kv_delete(&self, store: u32, key: &str) -> Result<bool, kv::Error>;
-    fn kv_exists(&self, store: u32, key: &str) -> Result<bool, kv::Error>;
-    fn kv_list_keys(&self, store: u32, prefix: &str) -> Result<Vec<String>, kv::Error>;
-    fn kv_increment(&self, store: u32, key: &str, delta: i64) -> Result<i64, kv::Error>;
-    fn kv_compare_and_swap(
-        &self,
-        store: u32,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, kv::Error>;
-    fn kv_drop(&self, store: u32);
-    fn sql_open(&self, name: &str) -> Result<u32, sql::Error>;
-    fn sql_execute(&self, conn: u32, statement: &str, params: &[sql::Value]) -> Result<u64, sql::Error>;
-    fn sql_query(&self, conn: u32, statement: &str, params: &[sql::Value]) -> Result<sql::Rows, sql::Error>;
-    fn sql_begin(&self, conn: u32) -> Result<(), sql::Error>;
-    fn sql_commit(&self, conn: u32) -> Result<(), sql::Error>;
-    fn sql_rollback(&self, conn: u32) -> Result<(), sql::Error>;
-    fn sql_drop(&self, conn: u32);
-    fn http_send(
-        &self,
-        request: &http_client::OutgoingRequest,
-    ) -> Result<http_client::IncomingResponse, http_client::Error>;
-    fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), pubsub::Error>;
-    fn ws_send(&self, channel: &str, text: &str) -> Result<(), websocket::Error>;
+/// What a native guest's SDK calls, implemented by the host for one call: a method per import
+/// of the `mixio:io` world, generated from the list of imports (`mixio::__for_each_import!`,
+/// which the host implements this trait with), and a destructor per resource.
+macro_rules! imports_trait {
+    (
+        drops { $($drop:ident = $($drop_host:ident)::+;)* }
+        $($kind:ident fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty
+            = $($guest:ident)::+, $($host:ident)::+;)*
+    ) => {
+        #[allow(missing_docs)]
+        pub trait Imports {
+            $(fn $drop(&self, rep: u32);)*
+            $(fn $name(&self, $($arg: $ty),*) -> $ret;)*
+        }
+    };
+}
+crate::__for_each_import!(imports_trait);
+
+/// An open key-value store: a handle into the host's table of this call.
+pub struct Store(u32);
+
+/// An open SQL connection: a handle into the host's table of this call.
+pub struct Connection(u32);
+
+macro_rules! handle {
+    ($($handle:ident, $drop:ident;)*) => {$(
+        impl $handle {
+            /// The handle of the resource `rep` of the host's table, which this value owns.
+            #[doc(hidden)]
+            pub fn from_rep(rep: u32) -> $handle {
+                $handle(rep)
+            }
+
+            /// The number of the resource in the host's table.
+            #[doc(hidden)]
+            pub fn rep(&self) -> u32 {
+                self.0
+            }
+        }
+
+        impl Drop for $handle {
+            fn drop(&mut self) {
+                call(|i| i.$drop(self.0));
+            }
+        }
+    )*};
+}
+handle! {
+    Store, kv_drop;
+    Connection, sql_drop;
 }
 
 thread_local! {

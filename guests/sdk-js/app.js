@@ -36,6 +36,9 @@ export const incomingHandler = handler((request) => {
     store.delete("greeting"),
     store.exists("greeting"),
   ];
+  store.setMany({ m1: "one", m2: new Uint8Array([2]) });
+  report.kv_many = store.getMany(["m1", "missing", "m2"]).map((v) => (v === undefined ? null : [...v]));
+  report.kv_many_invalid = outcome(() => store.getMany(Array(257).fill("k")));
   report.kv_denied = outcome(() => kv.open("secret"));
   report.kv_invalid = outcome(() => store.set("", "x"));
 

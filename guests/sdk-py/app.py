@@ -39,6 +39,9 @@ def check(request):
         store.delete("greeting"),
         store.exists("greeting"),
     ]
+    store.set_many({"m1": "one", "m2": b"\x02"})
+    report["kv_many"] = [None if v is None else list(v) for v in store.get_many(["m1", "missing", "m2"])]
+    report["kv_many_invalid"] = outcome(lambda: store.get_many(["k"] * 257))
     report["kv_denied"] = outcome(lambda: kv.open("secret"))
     report["kv_invalid"] = outcome(lambda: store.set("", "x"))
 

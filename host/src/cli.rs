@@ -94,7 +94,7 @@ enum Command {
 }
 
 /// The server's bounds on clients, overriding the manifest's `[server]` table (see
-/// `docs` or the `mixio_host::serve::ServerLimits` documentation for their defaults).
+/// docs/manifest.md or the `mixio_host::serve::ServerLimits` documentation for their defaults).
 #[derive(clap::Args)]
 struct LimitFlags {
     /// Connections open at once (default: half the file-descriptor limit, at most 65536).

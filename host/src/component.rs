@@ -16,14 +16,15 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use crate::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
 use crate::blocking::{self, CallCancelled, DeadlineExceeded};
+use crate::capabilities::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
 use crate::capabilities::{ComponentCaps, Grants};
 use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
-use crate::host::{Host, HostInner, Io};
+use crate::runtime::{Io, Runtime};
 use crate::state::GuestState;
 use crate::stdio::{GuestOutput, Stream};
+use crate::task::AbortOnDrop;
 
 /// The name of the export that makes a component a command.
 const COMMAND_EXPORT_PREFIX: &str = "wasi:cli/run@0.2";
@@ -60,7 +61,7 @@ impl std::fmt::Debug for Component {
 #[derive(Clone)]
 struct ComponentInner {
     name: Arc<str>,
-    host: Arc<HostInner>,
+    host: Arc<Runtime>,
     caps: Arc<ComponentCaps>,
     handler: Option<Handler>,
     command: Option<Command>,
@@ -73,7 +74,8 @@ struct ComponentInner {
 #[derive(Clone)]
 enum Handler {
     Async(HandlerPre<GuestState>),
-    Blocking(blocking::bindings::HandlerPre<GuestState>),
+    /// Blocking mode drives the same pre-instantiated handler on a thread of its pool.
+    Blocking(HandlerPre<GuestState>),
     Native(crate::native::NativeHandler),
 }
 
@@ -81,41 +83,41 @@ enum Handler {
 #[derive(Clone)]
 enum Command {
     Async(CommandPre<GuestState>),
-    Blocking(wasmtime_wasi::p2::bindings::sync::CommandPre<GuestState>),
+    Blocking(CommandPre<GuestState>),
 }
 
 impl Component {
     pub(crate) fn load_native(
-        host: &Host,
+        runtime: &Arc<Runtime>,
         name: &str,
         handler: crate::native::NativeHandler,
         grants: &Grants,
     ) -> Result<Component, Error> {
-        let caps = Arc::new(ComponentCaps::resolve(name, grants, &host.inner.backends)?);
+        let caps = Arc::new(ComponentCaps::resolve(name, grants, &runtime.backends)?);
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 name: name.into(),
-                host: host.inner.clone(),
+                host: runtime.clone(),
                 caps,
                 handler: Some(Handler::Native(handler)),
                 command: None,
                 proxy: None,
-                max_memory: host.inner.limits.max_memory,
+                max_memory: runtime.limits.max_memory,
             }),
         })
     }
 
     pub(crate) fn load(
-        host: &Host,
+        runtime: &Arc<Runtime>,
         display: &str,
         name: String,
         bytes: &[u8],
         grants: &Grants,
     ) -> Result<Component, Error> {
         let load_error = |reason: String| Error::Load { name: display.to_string(), reason };
-        let caps = Arc::new(ComponentCaps::resolve(&name, grants, &host.inner.backends)?);
+        let caps = Arc::new(ComponentCaps::resolve(&name, grants, &runtime.backends)?);
         check_header(bytes).map_err(load_error)?;
-        let inner = &host.inner;
+        let inner = runtime;
         let started = std::time::Instant::now();
         let hits = || inner.cache.as_ref().map(|c| c.cache_hits());
         let hits_before = hits();
@@ -163,18 +165,14 @@ impl Component {
         let handler = match (has_handler, blocking) {
             (false, _) => None,
             (true, false) => Some(Handler::Async(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
-            (true, true) => Some(Handler::Blocking(
-                blocking::bindings::HandlerPre::new(pre.clone()).map_err(handler_type)?,
-            )),
+            (true, true) => Some(Handler::Blocking(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
         };
         let command_type =
             |e: wasmtime::Error| load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"));
         let command = match (has_command, blocking) {
             (false, _) => None,
             (true, false) => Some(Command::Async(CommandPre::new(pre.clone()).map_err(command_type)?)),
-            (true, true) => Some(Command::Blocking(
-                wasmtime_wasi::p2::bindings::sync::CommandPre::new(pre.clone()).map_err(command_type)?,
-            )),
+            (true, true) => Some(Command::Blocking(CommandPre::new(pre.clone()).map_err(command_type)?)),
         };
         let proxy = match has_proxy && !has_handler {
             true => Some(ProxyPre::new(pre).map_err(|e| {
@@ -190,7 +188,7 @@ impl Component {
                 handler,
                 command,
                 proxy,
-                max_memory: host.inner.limits.max_memory,
+                max_memory: runtime.limits.max_memory,
             }),
         })
     }
@@ -428,9 +426,13 @@ impl Component {
             }
             Handler::Blocking(pre) => {
                 let thread = self.blocking_thread().await?;
-                self.on_blocking_thread(thread, new_store(), timeout, move |store| {
-                    let handler = pre.instantiate(&mut *store)?;
-                    handler.mixio_io_incoming_handler().call_handle(store, &request)
+                self.on_blocking_thread(thread, new_store(), timeout, move |mut store| async move {
+                    let result = async {
+                        let handler = pre.instantiate_async(&mut store).await?;
+                        handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
+                    }
+                    .await;
+                    (store, result)
                 })
                 .await
             }
@@ -484,9 +486,13 @@ impl Component {
             Command::Blocking(pre) => {
                 let thread = self.blocking_thread().await?;
                 let store = self.new_store(&mut wasi, stderr);
-                self.on_blocking_thread(thread, store, timeout, move |store| {
-                    let command = pre.instantiate(&mut *store)?;
-                    exit_code(command.wasi_cli_run().call_run(store))
+                self.on_blocking_thread(thread, store, timeout, move |mut store| async move {
+                    let result = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        command.wasi_cli_run().call_run(&mut store).await
+                    }
+                    .await;
+                    (store, exit_code(result))
                 })
                 .await
             }
@@ -503,40 +509,53 @@ impl Component {
         })
     }
 
-    /// Blocking mode: runs `work` with synchronous calls on a thread of the host's pool (the
-    /// caller holds `thread`, a permit of the pool, taken before the instance was created).
-    async fn on_blocking_thread<T: Send + 'static>(
+    /// Blocking mode: runs the call `work` returns to completion on a thread of the host's
+    /// pool, which blocks while the guest waits on an import (the caller holds `thread`, a
+    /// permit of the pool, taken before the instance was created). `work` gives the store back
+    /// with the call's result, for the guest's error report.
+    async fn on_blocking_thread<T, F, Fut>(
         &self,
         thread: tokio::sync::OwnedSemaphorePermit,
         mut store: Store<GuestState>,
         timeout: Option<Duration>,
-        work: impl FnOnce(&mut Store<GuestState>) -> wasmtime::Result<T> + Send + 'static,
-    ) -> Result<T, Error> {
+        work: F,
+    ) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(Store<GuestState>) -> Fut + Send + 'static,
+        Fut: Future<Output = (Store<GuestState>, wasmtime::Result<T>)>,
+    {
         let host_error = |message: String| Error::Host { component: self.inner.name.to_string(), message };
         // Dropping this future (the caller cancelled, or gave up) drops `_caller`, which
-        // stops the guest at its next import or epoch tick.
+        // stops the call: a waiting import at once, running code at the next epoch tick.
         let (_caller, cancel) = tokio::sync::watch::channel(());
         // A deadline too far to add to the clock is none.
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let stop = blocking::Stop { deadline, cancel: Some(cancel) };
-        store.data_mut().stop = stop.clone();
-        store.epoch_deadline_callback(move |_| stop.check().map(|()| UpdateDeadline::Continue(1)));
+        let running = stop.clone();
+        store.epoch_deadline_callback(move |_| running.check().map(|()| UpdateDeadline::Continue(1)));
         let component = self.clone();
         let span = tracing::Span::current();
         let call = tokio::task::spawn_blocking(move || {
             let _span = span.entered();
-            let result = work(&mut store).map_err(|e| {
+            let error = |e: wasmtime::Error, store: Option<&Store<GuestState>>| {
                 let name = component.name().to_string();
-                match timeout {
+                match (timeout, store) {
                     _ if e.downcast_ref::<CallCancelled>().is_some() => Error::Cancelled { component: name },
-                    Some(timeout) if e.downcast_ref::<DeadlineExceeded>().is_some() => {
+                    (Some(timeout), _) if e.downcast_ref::<DeadlineExceeded>().is_some() => {
                         Error::Timeout { component: name, timeout }
                     }
-                    _ => component.guest_error(&store, e),
+                    (_, Some(store)) => component.guest_error(store, e),
+                    (_, None) => Error::Host { component: name, message: format!("{e:#}") },
                 }
-            });
+            };
+            // A call stopped while it waits is dropped inside `wait`, with its instance.
+            let result = match blocking::wait(stop, work(store)) {
+                Ok((_store, Ok(value))) => Ok(value),
+                Ok((store, Err(e))) => Err(error(e, Some(&store))),
+                Err(e) => Err(error(e, None)),
+            };
             // The instance goes before the thread is handed to the next call.
-            drop(store);
             drop(thread);
             result
         });
@@ -623,30 +642,6 @@ impl hyper::body::Body for GuestBody {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
-    }
-}
-
-/// A spawned task, aborted if this is dropped before the task is joined or detached.
-pub(crate) struct AbortOnDrop<T>(pub(crate) Option<tokio::task::JoinHandle<T>>);
-
-impl<T> AbortOnDrop<T> {
-    fn detach(&mut self) {
-        self.0 = None;
-    }
-
-    /// Waits for the task; dropping this future aborts it.
-    pub(crate) async fn join(mut self) -> Result<T, tokio::task::JoinError> {
-        let out = self.0.as_mut().expect("joined once").await;
-        self.0 = None;
-        out
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = &self.0 {
-            handle.abort();
-        }
     }
 }
 

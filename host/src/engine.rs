@@ -10,7 +10,37 @@ use std::time::Duration;
 
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::Limits;
+/// Limits that apply to every guest instance of a host.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Instances that may exist at once: the size of the pooling allocator. Default 1024.
+    ///
+    /// Each linear memory normally reserves 4 GiB of address space, so that compiled code
+    /// needs no bounds checks. Pools too large for that (past about 4,000 instances) reserve
+    /// only [`max_memory`](Limits::max_memory) per memory, and code checks bounds explicitly.
+    pub max_instances: u32,
+    /// Bytes of linear memory one instance may use. Default 128 MiB.
+    pub max_memory: usize,
+    /// Bytes of wasm stack one instance may use before it traps with a stack overflow.
+    /// Default 512 KiB.
+    pub max_wasm_stack: usize,
+    /// Deadline of a handler call, instantiation included; `None` for no deadline.
+    /// Default 30 s. Commands run without a deadline unless [`Run::timeout`](crate::Run::timeout)
+    /// sets one.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_instances: 1024,
+            max_memory: 128 << 20,
+            max_wasm_stack: 512 << 10,
+            timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
 
 /// How often the epoch advances. A running guest yields to the scheduler at every tick, so
 /// CPU-bound guests cannot starve the others, and a timed-out call is stopped within a tick.
@@ -61,7 +91,8 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
     // Decommits are not batched (`decommit_batch_size` stays 1): a slot in a batch is unusable
     // until the batch is flushed, and Wasmtime's flush on a full pool can miss a batch another
     // thread is flushing, so a pool exactly at its limit refused instances that admission had
-    // let in (503s under a full queue; BENCHMARKS.md, "Decommits batched, then withdrawn").
+    // let in (503s under a full queue; withdrawn in 2bffbb3, test
+    // `a_pool_at_its_limit_serves_every_admitted_request`).
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
@@ -97,10 +128,11 @@ const STACK_KEEP_RESIDENT: usize = 16 << 10;
 
 /// The part of each table slot reset with `memset` instead of being decommitted: a typical
 /// component's tables fit in a page or two, so they stay resident and no `madvise` or page
-/// fault is spent on them per instance (B4b: +17%, BENCHMARKS.md). At most this much per table
-/// slot stays resident: 64 MiB for the default pool of 1,024 instances. Linear memories are not
-/// kept resident: `memset` of their first bytes misses what guests touch (a Rust guest's stack
-/// is its first 1 MiB), and Wasmtime's `PAGEMAP_SCAN` reset skips pages that are swapped out.
+/// fault is spent on them per instance (B4b: +17% in alternating rounds, 43d0b60). At most this
+/// much per table slot stays resident: 64 MiB for the default pool of 1,024 instances. Linear
+/// memories are not kept resident: `memset` of their first bytes misses what guests touch (a
+/// Rust guest's stack is its first 1 MiB), and Wasmtime's `PAGEMAP_SCAN` reset skips pages
+/// that are swapped out.
 const TABLE_KEEP_RESIDENT: usize = 16 << 10;
 
 /// The compiled-code cache in `dir`.

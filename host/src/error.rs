@@ -157,6 +157,9 @@ fn panic_message(stderr: &str) -> Option<String> {
     Some(format!("{} (at {location})", message.join("\n").trim()))
 }
 
+/// A boxed error of any kind, as hyper and tokio-postgres take them.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,98 +8,19 @@ use std::time::Duration;
 
 use tracing::Instrument;
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
-use wasmtime::{Cache, Engine};
 
 use crate::capabilities::http_client::HttpConfig;
 use crate::capabilities::pubsub::Subscription;
 use crate::capabilities::{Backends, Grants};
 use crate::component::Component;
-use crate::engine::{self, EpochTicker};
+use crate::engine::{self, EpochTicker, Limits};
 use crate::error::Error;
-use crate::metrics::{Counters, Metrics, host_call};
+use crate::metrics::{Metrics, host_call};
+use crate::runtime::{Io, Runtime};
 use crate::state::GuestState;
 
-/// Limits that apply to every guest instance of a host.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Limits {
-    /// Instances that may exist at once: the size of the pooling allocator. Default 1024.
-    ///
-    /// Each linear memory normally reserves 4 GiB of address space, so that compiled code
-    /// needs no bounds checks. Pools too large for that (past about 4,000 instances) reserve
-    /// only [`max_memory`](Limits::max_memory) per memory, and code checks bounds explicitly.
-    pub max_instances: u32,
-    /// Bytes of linear memory one instance may use. Default 128 MiB.
-    pub max_memory: usize,
-    /// Bytes of wasm stack one instance may use before it traps with a stack overflow.
-    /// Default 512 KiB.
-    pub max_wasm_stack: usize,
-    /// Deadline of a handler call, instantiation included; `None` for no deadline.
-    /// Default 30 s. Commands run without a deadline unless [`Run::timeout`](crate::Run::timeout)
-    /// sets one.
-    pub timeout: Option<Duration>,
-}
-
-/// How a host calls its guests: the same component runs either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Io {
-    /// Each call runs on a Wasmtime fiber; an import that waits suspends the fiber and frees
-    /// the thread for other calls. Thousands of calls wait at once on a few threads.
-    Async,
-    /// Each call runs with synchronous Wasmtime calls on one of `threads` OS threads; an
-    /// import that waits blocks its thread. At most `threads` calls run at once; more wait.
-    Blocking {
-        /// The size of the thread pool.
-        threads: usize,
-    },
-}
-
-impl std::fmt::Display for Io {
-    /// As [`Io::parse`] reads it: `async` or `blocking:THREADS`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Io::Async => f.write_str("async"),
-            Io::Blocking { threads } => write!(f, "blocking:{threads}"),
-        }
-    }
-}
-
-/// The most threads blocking mode's pool may have.
-pub const MAX_BLOCKING_THREADS: usize = 10_000;
-
-impl Io {
-    /// Blocking mode with its default pool of 64 threads.
-    pub const BLOCKING: Io = Io::Blocking { threads: 64 };
-
-    /// Parses `async`, `blocking` or `blocking:N` (N threads).
-    pub fn parse(text: &str) -> Result<Io, String> {
-        match text.split_once(':') {
-            None if text == "async" => Ok(Io::Async),
-            None if text == "blocking" => Ok(Io::BLOCKING),
-            Some(("blocking", n)) => match n.parse::<usize>() {
-                Ok(threads) if (1..=MAX_BLOCKING_THREADS).contains(&threads) => Ok(Io::Blocking { threads }),
-                _ => Err(format!(
-                    "`{text}`: the thread count must be a whole number from 1 to {MAX_BLOCKING_THREADS}"
-                )),
-            },
-            _ => Err(format!("`{text}` is not an I/O mode; use `async`, `blocking` or `blocking:THREADS`")),
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_instances: 1024,
-            max_memory: 128 << 20,
-            max_wasm_stack: 512 << 10,
-            timeout: Some(Duration::from_secs(30)),
-        }
-    }
-}
-
-/// Adds a host function to the linker of a host in the given mode.
-type Extension = Box<dyn FnOnce(&mut Linker<GuestState>, Io) -> wasmtime::Result<()> + Send>;
+/// Adds a host function to a host's linker.
+type Extension = Box<dyn FnOnce(&mut Linker<GuestState>) -> wasmtime::Result<()> + Send>;
 
 /// Configures and builds a [`Host`].
 pub struct HostBuilder {
@@ -216,16 +137,9 @@ impl HostBuilder {
     {
         let interface = interface.to_string();
         let name = name.to_string();
-        self.extensions.push(Box::new(move |linker, io| {
+        self.extensions.push(Box::new(move |linker| {
             let span_name: Arc<str> = format!("{interface}#{name}").into();
             let mut instance = linker.instance(&interface)?;
-            if io != Io::Async {
-                return instance.func_wrap(&name, move |store, params: P| {
-                    let _span = tracing::debug_span!("host_call", function = &*span_name).entered();
-                    let stop = store.data().stop.clone();
-                    crate::blocking::wait(stop, f(params))?.map_err(wasmtime::Error::from_anyhow)
-                });
-            }
             instance.func_wrap_async(&name, move |store, params: P| {
                 let span = tracing::debug_span!("host_call", function = &*span_name);
                 let call = f(params);
@@ -280,17 +194,14 @@ impl HostBuilder {
         };
         let engine = engine::build(l, cache.clone()).map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        let linked = match self.io {
-            Io::Async => wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-                .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-                .and_then(|()| crate::capabilities::add_to_linker(&mut linker)),
-            Io::Blocking { .. } => wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-                .and_then(|()| crate::blocking::add_to_linker(&mut linker)),
-        };
+        // Both modes link the same async implementations: blocking mode drives each call to
+        // completion on a thread of its own (`blocking::wait`).
+        let linked = wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| crate::capabilities::add_to_linker(&mut linker));
         linked.map_err(|e| Error::Config(format!("{e:#}")))?;
         for extension in self.extensions {
-            extension(&mut linker, self.io)
-                .map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
+            extension(&mut linker).map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
         }
         let threads = match self.io {
             Io::Async => 0,
@@ -299,7 +210,7 @@ impl HostBuilder {
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(Host {
-            inner: Arc::new(HostInner {
+            inner: Arc::new(Runtime {
                 engine,
                 linker,
                 limits: self.limits,
@@ -321,28 +232,13 @@ impl HostBuilder {
 /// [`Component::run`] commands, as many at once as [`Limits::max_instances`] allows.
 #[derive(Clone)]
 pub struct Host {
-    pub(crate) inner: Arc<HostInner>,
+    pub(crate) inner: Arc<Runtime>,
 }
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host").field("limits", &self.inner.limits).field("metrics", &self.metrics()).finish()
     }
-}
-
-pub(crate) struct HostInner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<GuestState>,
-    pub(crate) limits: Limits,
-    pub(crate) counters: Arc<Counters>,
-    pub(crate) backends: Backends,
-    pub(crate) cache: Option<Cache>,
-    pub(crate) io: Io,
-    /// Blocking mode's thread pool: a permit per thread.
-    pub(crate) blocking_threads: Arc<tokio::sync::Semaphore>,
-    /// The threads of native guests, started with the first one loaded.
-    pub(crate) native_threads: std::sync::OnceLock<crate::native::NativeThreads>,
-    _ticker: EpochTicker,
 }
 
 impl Host {
@@ -386,12 +282,12 @@ impl Host {
         let load_error = |reason: String| Error::Load { name: display.clone(), reason };
         regular_file(path).map_err(load_error)?;
         let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
-        Component::load(self, &display, name, &bytes, grants)
+        Component::load(&self.inner, &display, name, &bytes, grants)
     }
 
     /// Loads a component from `bytes`; `name` tags its log lines and errors.
     pub fn load_bytes(&self, name: &str, bytes: &[u8], grants: &Grants) -> Result<Component, Error> {
-        Component::load(self, name, name.to_string(), bytes, grants)
+        Component::load(&self.inner, name, name.to_string(), bytes, grants)
     }
 
     /// Loads a native guest: `handler` is the `mixio_handler` of a guest crate linked into
@@ -408,7 +304,7 @@ impl Host {
                 .map_err(|e| Error::Config(format!("cannot start the native guest threads: {e}")))?;
             let _ = self.inner.native_threads.set(threads);
         }
-        Component::load_native(self, name, handler, grants)
+        Component::load_native(&self.inner, name, handler, grants)
     }
 
     /// Checks that every configured backend answers (a server that is down is an error naming

@@ -17,8 +17,8 @@ macro_rules! same_variant {
     };
 }
 
-mod bindings;
 mod blocking;
+mod body;
 pub mod capabilities;
 mod component;
 mod deadline;
@@ -29,22 +29,23 @@ mod host;
 mod metrics;
 pub mod native;
 mod progress;
+mod runtime;
 pub mod serve;
 mod sqlite;
 mod state;
 mod stdio;
+mod task;
 pub mod units;
 
-pub use bindings::{Request, Response};
 pub use capabilities::Grants;
+pub use capabilities::bindings::{Request, Response};
 pub use component::{Call, Component, ComponentKind, Run};
+pub use engine::Limits;
 pub use error::Error;
-pub use host::{Host, HostBuilder, Io, Limits};
+pub use host::{Host, HostBuilder};
 pub use metrics::{Backend, BackendCalls, Metrics};
+pub use runtime::Io;
 
 /// The Wasmtime version mixio is built on, re-exported for custom host function types
 /// ([`HostBuilder::func_async`]).
 pub use wasmtime;
-
-/// A boxed error of any kind, as hyper and tokio-postgres take them.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;

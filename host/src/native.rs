@@ -17,13 +17,20 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use futures_util::FutureExt;
 use mixio::bindings::mixio::io as g;
+#[allow(unused_imports)]
+use mixio::bindings::mixio::io::{config, http_client, kv, log, pubsub, sql, time, websocket};
+use mixio::native::{Connection, Store};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::Resource;
 
-use crate::bindings::mixio::io as h;
+use crate::capabilities::HasCapabilities;
+use crate::capabilities::bindings::mixio::io as h;
+use crate::capabilities::bindings::{Request, Response};
+use crate::capabilities::kv::OpenStore;
+use crate::capabilities::sql::OpenConnection;
 use crate::error::Error;
+use crate::fiber;
 use crate::state::GuestState;
-use crate::{Request, Response, fiber};
 
 /// A native guest's handler: `<guest crate>::mixio_handler`, which `#[mixio::handler]`
 /// defines.
@@ -126,174 +133,166 @@ same_variant!(h::http_client::Error => g::http_client::Error {
 });
 same_variant!(g::log::Level => h::log::Level { Trace, Debug, Info, Warn, Error ; });
 
-/// Runs an import of the async capability implementations to completion on this fiber, with
-/// the call's state as `$state`. A host failure (what would trap a WebAssembly guest) panics
-/// the handler instead, which fails its call only.
-macro_rules! run {
-    ($imports:ident, $state:ident, $import:expr) => {{
-        let mut guard = $imports.0.borrow_mut();
-        let $state = &mut *guard;
-        match fiber::block_on($import) {
-            Ok(value) => value,
-            Err(e) => panic!("host failure in a native guest: {e:#}"),
-        }
-    }};
+/// A parameter of the SDK's native imports as the host's bindings take it.
+trait IntoHost<T> {
+    fn into_host(self) -> T;
 }
 
-/// [`run!`] for imports returning a `result`, converted to the SDK's types.
-macro_rules! result {
-    ($imports:ident, $state:ident, $import:expr) => {
-        run!($imports, $state, $import).map(Into::into).map_err(Into::into)
+/// A result of the host's bindings as the SDK's native imports return it.
+trait IntoGuest<T> {
+    fn into_guest(self) -> T;
+}
+
+fn into_host<T, U>(value: T) -> U
+where
+    T: IntoHost<U>,
+{
+    value.into_host()
+}
+
+fn into_guest<T: IntoGuest<U>, U>(value: T) -> U {
+    value.into_guest()
+}
+
+/// Types the two bindings share, and types converted with `From`.
+macro_rules! convert {
+    (same: $($t:ty),*; from: $($from:ty => $to:ty),*) => {
+        $(impl IntoHost<$t> for $t { fn into_host(self) -> $t { self } })*
+        $(impl IntoGuest<$t> for $t { fn into_guest(self) -> $t { self } })*
+        $(impl IntoGuest<$to> for $from { fn into_guest(self) -> $to { self.into() } })*
     };
 }
+convert!(
+    same: (), bool, u64, i64, Option<u64>, Option<String>, Option<Vec<u8>>, Vec<u8>, Vec<String>,
+        Vec<Option<Vec<u8>>>;
+    from: h::kv::Error => g::kv::Error, h::sql::Error => g::sql::Error,
+        h::pubsub::Error => g::pubsub::Error, h::websocket::Error => g::websocket::Error,
+        h::http_client::Error => g::http_client::Error
+);
 
-fn handle<T: 'static>(rep: u32) -> Resource<T> {
-    Resource::new_borrow(rep)
-}
-
-impl mixio::native::Imports for NativeImports {
-    fn sleep(&self, nanos: u64) {
-        run!(self, s, h::time::Host::sleep(s, nanos))
-    }
-
-    fn now(&self) -> g::time::Datetime {
-        let now = h::time::Host::now(&mut *self.0.borrow_mut());
-        g::time::Datetime { seconds: now.seconds, nanoseconds: now.nanoseconds }
-    }
-
-    fn monotonic_now(&self) -> u64 {
-        h::time::Host::monotonic_now(&mut *self.0.borrow_mut())
-    }
-
-    fn log(&self, level: g::log::Level, message: &str) {
-        h::log::Host::log(&mut *self.0.borrow_mut(), level.into(), message.to_string())
-    }
-
-    fn config_get(&self, name: &str) -> Option<String> {
-        h::config::Host::get(&mut *self.0.borrow_mut(), name.to_string()).unwrap_or_default()
-    }
-
-    fn kv_open(&self, name: &str) -> Result<u32, g::kv::Error> {
-        let name = name.to_string();
-        run!(self, s, h::kv::HostStore::open(s, name)).map(|r| r.rep()).map_err(Into::into)
-    }
-
-    fn kv_get(&self, store: u32, key: &str) -> Result<Option<Vec<u8>>, g::kv::Error> {
-        let key = key.to_string();
-        result!(self, s, h::kv::HostStore::get(s, handle(store), key))
-    }
-
-    fn kv_set(&self, store: u32, key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), g::kv::Error> {
-        let (key, value) = (key.to_string(), value.to_vec());
-        result!(self, s, h::kv::HostStore::set(s, handle(store), key, value, ttl_ms))
-    }
-
-    fn kv_delete(&self, store: u32, key: &str) -> Result<bool, g::kv::Error> {
-        let key = key.to_string();
-        result!(self, s, h::kv::HostStore::delete(s, handle(store), key))
-    }
-
-    fn kv_exists(&self, store: u32, key: &str) -> Result<bool, g::kv::Error> {
-        let key = key.to_string();
-        result!(self, s, h::kv::HostStore::exists(s, handle(store), key))
-    }
-
-    fn kv_list_keys(&self, store: u32, prefix: &str) -> Result<Vec<String>, g::kv::Error> {
-        let prefix = prefix.to_string();
-        result!(self, s, h::kv::HostStore::list_keys(s, handle(store), prefix))
-    }
-
-    fn kv_increment(&self, store: u32, key: &str, delta: i64) -> Result<i64, g::kv::Error> {
-        let key = key.to_string();
-        result!(self, s, h::kv::HostStore::increment(s, handle(store), key, delta))
-    }
-
-    fn kv_compare_and_swap(
-        &self,
-        store: u32,
-        key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, g::kv::Error> {
-        let (key, expected, value) = (key.to_string(), expected.map(<[u8]>::to_vec), value.to_vec());
-        result!(self, s, h::kv::HostStore::compare_and_swap(s, handle(store), key, expected, value))
-    }
-
-    fn kv_drop(&self, store: u32) {
-        run!(self, s, h::kv::HostStore::drop(s, Resource::new_own(store)))
-    }
-
-    fn sql_open(&self, name: &str) -> Result<u32, g::sql::Error> {
-        let name = name.to_string();
-        run!(self, s, h::sql::HostConnection::open(s, name)).map(|r| r.rep()).map_err(Into::into)
-    }
-
-    fn sql_execute(
-        &self,
-        conn: u32,
-        statement: &str,
-        params: &[g::sql::Value],
-    ) -> Result<u64, g::sql::Error> {
-        let (statement, params) = (statement.to_string(), params.iter().cloned().map(Into::into).collect());
-        result!(self, s, h::sql::HostConnection::execute(s, handle(conn), statement, params))
-    }
-
-    fn sql_query(
-        &self,
-        conn: u32,
-        statement: &str,
-        params: &[g::sql::Value],
-    ) -> Result<g::sql::Rows, g::sql::Error> {
-        let (statement, params) = (statement.to_string(), params.iter().cloned().map(Into::into).collect());
-        let rows = run!(self, s, h::sql::HostConnection::query(s, handle(conn), statement, params))?;
-        Ok(g::sql::Rows {
-            columns: rows.columns,
-            rows: rows.rows.into_iter().map(|row| row.into_iter().map(Into::into).collect()).collect(),
-        })
-    }
-
-    fn sql_begin(&self, conn: u32) -> Result<(), g::sql::Error> {
-        result!(self, s, h::sql::HostConnection::begin(s, handle(conn)))
-    }
-
-    fn sql_commit(&self, conn: u32) -> Result<(), g::sql::Error> {
-        result!(self, s, h::sql::HostConnection::commit(s, handle(conn)))
-    }
-
-    fn sql_rollback(&self, conn: u32) -> Result<(), g::sql::Error> {
-        result!(self, s, h::sql::HostConnection::rollback(s, handle(conn)))
-    }
-
-    fn sql_drop(&self, conn: u32) {
-        run!(self, s, h::sql::HostConnection::drop(s, Resource::new_own(conn)))
-    }
-
-    fn http_send(
-        &self,
-        request: &g::http_client::OutgoingRequest,
-    ) -> Result<g::http_client::IncomingResponse, g::http_client::Error> {
-        let request = h::http_client::OutgoingRequest {
-            method: request.method.clone(),
-            url: request.url.clone(),
-            headers: request.headers.clone(),
-            body: request.body.clone(),
-            timeout_ms: request.timeout_ms,
-        };
-        let response = run!(self, s, h::http_client::Host::send(s, request))?;
-        Ok(g::http_client::IncomingResponse {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
-    }
-
-    fn publish(&self, topic: &str, payload: &[u8]) -> Result<(), g::pubsub::Error> {
-        let (topic, payload) = (topic.to_string(), payload.to_vec());
-        result!(self, s, h::pubsub::Host::publish(s, topic, payload))
-    }
-
-    fn ws_send(&self, channel: &str, text: &str) -> Result<(), g::websocket::Error> {
-        let (channel, text) = (channel.to_string(), text.to_string());
-        result!(self, s, h::websocket::Host::send(s, channel, text))
+impl<T: IntoGuest<U>, U, E: IntoGuest<F>, F> IntoGuest<Result<U, F>> for Result<T, E> {
+    fn into_guest(self) -> Result<U, F> {
+        self.map(T::into_guest).map_err(E::into_guest)
     }
 }
+
+impl IntoHost<String> for &str {
+    fn into_host(self) -> String {
+        self.to_string()
+    }
+}
+
+impl<T: Clone> IntoHost<Vec<T>> for &[T] {
+    fn into_host(self) -> Vec<T> {
+        self.to_vec()
+    }
+}
+
+impl IntoHost<Option<Vec<u8>>> for Option<&[u8]> {
+    fn into_host(self) -> Option<Vec<u8>> {
+        self.map(<[u8]>::to_vec)
+    }
+}
+
+impl IntoHost<h::log::Level> for g::log::Level {
+    fn into_host(self) -> h::log::Level {
+        self.into()
+    }
+}
+
+impl IntoHost<Vec<h::sql::Value>> for &[g::sql::Value] {
+    fn into_host(self) -> Vec<h::sql::Value> {
+        self.iter().cloned().map(Into::into).collect()
+    }
+}
+
+impl IntoHost<h::http_client::OutgoingRequest> for &g::http_client::OutgoingRequest {
+    fn into_host(self) -> h::http_client::OutgoingRequest {
+        h::http_client::OutgoingRequest {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            timeout_ms: self.timeout_ms,
+        }
+    }
+}
+
+impl IntoGuest<g::http_client::IncomingResponse> for h::http_client::IncomingResponse {
+    fn into_guest(self) -> g::http_client::IncomingResponse {
+        g::http_client::IncomingResponse { status: self.status, headers: self.headers, body: self.body }
+    }
+}
+
+impl IntoGuest<g::time::Datetime> for h::time::Datetime {
+    fn into_guest(self) -> g::time::Datetime {
+        g::time::Datetime { seconds: self.seconds, nanoseconds: self.nanoseconds }
+    }
+}
+
+impl IntoGuest<g::sql::Rows> for h::sql::Rows {
+    fn into_guest(self) -> g::sql::Rows {
+        g::sql::Rows {
+            columns: self.columns,
+            rows: self.rows.into_iter().map(|row| row.into_iter().map(Into::into).collect()).collect(),
+        }
+    }
+}
+
+/// A native handle borrowed for a call, and a resource the host created, which the guest's
+/// handle owns from now on.
+macro_rules! handles {
+    ($($native:ty => $resource:ty),*) => {$(
+        impl IntoHost<Resource<$resource>> for &$native {
+            fn into_host(self) -> Resource<$resource> {
+                Resource::new_borrow(self.rep())
+            }
+        }
+
+        impl IntoGuest<$native> for Resource<$resource> {
+            fn into_guest(self) -> $native {
+                <$native>::from_rep(self.rep())
+            }
+        }
+    )*};
+}
+handles!(Store => OpenStore, Connection => OpenConnection);
+
+/// Runs the future of an import of the async capability implementations to completion on this
+/// fiber. A host failure (what would trap a WebAssembly guest) panics the handler instead,
+/// which fails its call only.
+fn wait<T>(future: impl Future<Output = wasmtime::Result<T>>) -> T {
+    untrap(fiber::block_on(future))
+}
+
+fn untrap<T>(result: wasmtime::Result<T>) -> T {
+    result.unwrap_or_else(|e| panic!("host failure in a native guest: {e:#}"))
+}
+
+/// The SDK's native imports, one per import of the `mixio:io` world, each converting its
+/// parameters, calling the host's implementation on the call's state and converting its
+/// result.
+macro_rules! native_imports {
+    (
+        drops { $($drop:ident = $($drop_host:ident)::+;)* }
+        $($kind:ident fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty
+            = $($guest:ident)::+, $($host:ident)::+;)*
+    ) => {
+        impl mixio::native::Imports for NativeImports {
+            $(fn $drop(&self, rep: u32) {
+                let mut state = self.0.borrow_mut();
+                let view = &mut state.capabilities();
+                wait(h::$($drop_host)::+(view, Resource::new_own(rep)))
+            })*
+            $(fn $name(&self, $($arg: $ty),*) -> $ret {
+                let mut state = self.0.borrow_mut();
+                let view = &mut state.capabilities();
+                into_guest(native_imports!(@$kind h::$($host)::+(view, $(into_host($arg)),*)))
+            })*
+        }
+    };
+    (@io $call:expr) => { wait($call) };
+    (@local $call:expr) => { $call };
+    (@fallible $call:expr) => { untrap($call) };
+}
+mixio::__for_each_import!(native_imports);

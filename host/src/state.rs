@@ -8,19 +8,15 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::capabilities::ComponentCaps;
 use crate::capabilities::http_client::WasiHttpHooksImpl;
+use crate::capabilities::{CapabilitiesCtx, CapabilitiesView, ComponentCaps, HasCapabilities};
 use crate::metrics::{Counters, StoreCounters};
 use crate::stdio::GuestOutput;
 
 pub struct GuestState {
-    pub(crate) component: Arc<str>,
     pub(crate) counters: Arc<StoreCounters>,
-    pub(crate) caps: Arc<ComponentCaps>,
-    pub(crate) open_kv_stores: usize,
-    pub(crate) open_sql_connections: usize,
-    /// When a blocking-mode call must stop (bounds its waiting imports).
-    pub(crate) stop: crate::blocking::Stop,
+    /// mixio's capabilities: what `capabilities::add_to_linker`'s imports see.
+    capabilities: CapabilitiesCtx,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     /// `wasi:http` state, for components of the `wasi:http/proxy` world.
@@ -49,14 +45,10 @@ impl GuestState {
             in_flight: Default::default(),
         };
         GuestState {
-            component,
+            capabilities: CapabilitiesCtx::new(component, counters.clone(), caps),
             counters,
-            caps,
             http: WasiHttpCtx::new(),
             http_hooks,
-            open_kv_stores: 0,
-            open_sql_connections: 0,
-            stop: Default::default(),
             wasi,
             table: ResourceTable::new(),
             limits,
@@ -82,6 +74,12 @@ impl Drop for GuestState {
 impl WasiView for GuestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HasCapabilities for GuestState {
+    fn capabilities(&mut self) -> CapabilitiesView<'_> {
+        CapabilitiesView { ctx: &mut self.capabilities, table: &mut self.table }
     }
 }
 

@@ -28,6 +28,18 @@ fn counter(_: GuestRequest) -> GuestResponse {
     }
 }
 
+/// Many keys in one call each way: `set_many` then `get_many`, as a native guest.
+fn labels(_: GuestRequest) -> GuestResponse {
+    let store = mixio::kv::Store::open("default").unwrap();
+    store.set_many(&[("a", "1"), ("b", "2"), ("a", "3")]).unwrap();
+    let values = store.get_many(&["b", "missing", "a"]).unwrap();
+    let too_many = store.get_many(&vec!["k"; 257]);
+    match too_many {
+        Err(mixio::Error::Invalid(message)) => GuestResponse::text(format!("{values:?} / {message}")),
+        other => GuestResponse::error(500, &format!("expected invalid, got {:?}", other.is_ok())),
+    }
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -46,6 +58,11 @@ fn native_handlers_get_their_grants_and_fail_alone() {
         for expected in ["1", "2"] {
             assert_eq!(count.call(Request::get("/")).await.unwrap().text(), expected);
         }
+        let labels = host.load_native("labels", labels, &Grants::new().kv("default")).unwrap();
+        assert_eq!(
+            labels.call(Request::get("/")).await.unwrap().text(),
+            r#"[Some([50]), None, Some([51])] / 257 keys in one call exceed the limit of 256"#
+        );
         let late = sleepy.call(Request::get("/?ms=60000")).timeout(Some(Duration::from_millis(100))).await;
         assert!(matches!(late, Err(Error::Timeout { .. })), "{late:?}");
         assert_eq!(sleepy.call(Request::get("/?ms=1")).await.unwrap().status, 200);

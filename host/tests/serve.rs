@@ -361,6 +361,8 @@ config = {{ greeting = "hi" }}
     let denied = |what: &str| error("access-denied", &format!("{what} is not granted to component `{name}`"));
     let expected = json!({
         "kv": ["hello", [0, 255], "fallback", 1, 42, true, false, "bye", true, ["greeting"], true, false],
+        "kv_many": [[111, 110, 101], null, [2]],
+        "kv_many_invalid": error("invalid", "257 keys in one call exceed the limit of 256"),
         "kv_denied": denied("kv store `secret`"),
         "kv_invalid": error("invalid", "keys must not be empty"),
         "sql": {

@@ -59,6 +59,19 @@ async fn crud_suite(host: &Host) {
     let hits = send(host, "GET", "/hits", None).await;
     assert_eq!(json_body(&hits), json!({"hits": 12}));
     assert_eq!(hits.header("x-hits"), Some(&b"12"[..]));
+
+    // Many keys in one call each way.
+    let labels = json!({"urgent": "red", "later": "grey", "déjà": "vu"});
+    assert_eq!(send(host, "PUT", "/labels", Some(labels)).await.status, 204);
+    let read = send(host, "GET", "/labels/later,missing,urgent,d%C3%A9j%C3%A0", None).await;
+    assert_eq!(
+        json_body(&read),
+        json!(["grey", null, "red", null]),
+        "the path is not decoded: {}",
+        read.text()
+    );
+    let read = send(host, "GET", "/labels/urgent,later", None).await;
+    assert_eq!(json_body(&read), json!(["red", "grey"]));
 }
 
 /// A transaction left open by a trapping guest leaves no row behind.

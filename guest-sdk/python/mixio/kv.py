@@ -46,6 +46,21 @@ class Store(Handle):
         ttl_ms = None if ttl is None else int(ttl * 1000)
         _errors.call(self._inner.set, key, _bytes(value), ttl_ms)
 
+    def get_many(self, keys):
+        """The values of ``keys`` (bytes, or ``None`` where a key is not set), in their order, in
+        one call to the host: at most 256 keys, whose values total at most 16 MiB."""
+        return _errors.call(self._inner.get_many, list(keys))
+
+    def set_many(self, entries, ttl=None):
+        """Sets each key of ``entries`` (a dict, or pairs) to its value (``str`` or ``bytes``),
+        expiring after ``ttl`` seconds if given, in one call to the host, all or none: at most
+        256 entries, whose values total at most 16 MiB."""
+        if ttl is not None and ttl < 0:
+            raise InvalidArgument("a TTL must not be negative")
+        ttl_ms = None if ttl is None else int(ttl * 1000)
+        pairs = entries.items() if hasattr(entries, "items") else entries
+        _errors.call(self._inner.set_many, [(key, _bytes(value)) for key, value in pairs], ttl_ms)
+
     def delete(self, key):
         """Removes ``key``; ``True`` if it was set."""
         return _errors.call(self._inner.delete, key)

@@ -9,6 +9,8 @@
 //! | `PATCH /todos/{id}` `{"title"?: ..., "done"?: ...}` | `200` and the to-do, or `404` |
 //! | `DELETE /todos/{id}` | `204`, or `404` |
 //! | `GET /hits` | `200` and `{"hits": N}`: requests served so far |
+//! | `PUT /labels` `{"name": "text", ...}` | `204`: the labels set in the key-value store at once |
+//! | `GET /labels/{a,b,...}` | `200` and the labels' texts (`null` where unset), read at once |
 //!
 //! Every response carries the hit count in `x-hits`. Ids come from an atomic counter in the
 //! key-value store.
@@ -55,6 +57,24 @@ fn handle(req: Request) -> Result<Response, mixio::Error> {
     let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
     let response = match (req.method(), segments.as_slice()) {
         ("GET", ["hits"]) => Response::json(&serde_json::json!({ "hits": hits })),
+        ("PUT", ["labels"]) => {
+            let labels: std::collections::BTreeMap<String, String> = match req.json() {
+                Ok(labels) => labels,
+                Err(e) => return Ok(Response::error(400, &e)),
+            };
+            let entries: Vec<_> = labels.iter().map(|(name, text)| (format!("label:{name}"), text)).collect();
+            kv.set_many(&entries)?;
+            Response::new(204)
+        }
+        ("GET", ["labels", names]) => {
+            let keys: Vec<String> = names.split(',').map(|name| format!("label:{name}")).collect();
+            let texts: Vec<Option<String>> = kv
+                .get_many(&keys)?
+                .into_iter()
+                .map(|v| v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+                .collect();
+            Response::json(&texts)
+        }
         ("GET", ["todos"]) => {
             let rows = db.query("SELECT id, title, done FROM todos ORDER BY id", &[])?;
             let todos = rows.iter().map(Todo::from_row).collect::<Result<Vec<_>, _>>()?;

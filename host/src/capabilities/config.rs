@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::bindings::mixio::io::config::Host;
-use crate::state::GuestState;
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::config::Host;
 
 /// The environment variable that overrides configuration variable `name`.
 pub fn env_override_name(name: &str) -> String {
@@ -26,7 +26,7 @@ fn resolve_with(
         .collect()
 }
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         let found = self.caps.config.get(&key).cloned();
         tracing::trace!(component = %self.component, key, found = found.is_some(), "config.get");

@@ -1,12 +1,12 @@
 //! `mixio:io/log`: guest messages become `tracing` events tagged with the component.
 
-use crate::bindings::mixio::io::log::{Host, Level};
-use crate::state::GuestState;
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::log::{Host, Level};
 
 /// Longer messages are cut (on a character boundary) so a guest cannot flood the log.
 const MAX_MESSAGE: usize = 16 * 1024;
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     fn log(&mut self, level: Level, message: String) {
         let message = truncate(&message, MAX_MESSAGE);
         let component = &*self.component;

@@ -10,6 +10,7 @@
 //! [`HostBuilder::kv_store`]: crate::HostBuilder::kv_store
 //! [`HostBuilder::sql_database`]: crate::HostBuilder::sql_database
 
+pub(crate) mod bindings;
 pub mod config;
 pub mod http_client;
 pub mod kv;
@@ -23,23 +24,73 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasData, Linker, ResourceTable};
 
-use crate::bindings;
 use crate::error::Error;
-use crate::state::GuestState;
+use crate::metrics::StoreCounters;
+
+/// One instance's state of mixio's capabilities: its component, grants and counters, and the
+/// handles it has open. Each call's store holds one.
+pub(crate) struct CapabilitiesCtx {
+    pub(crate) component: Arc<str>,
+    pub(crate) counters: Arc<StoreCounters>,
+    pub(crate) caps: Arc<ComponentCaps>,
+    pub(crate) open_kv_stores: usize,
+    pub(crate) open_sql_connections: usize,
+}
+
+impl CapabilitiesCtx {
+    pub(crate) fn new(component: Arc<str>, counters: Arc<StoreCounters>, caps: Arc<ComponentCaps>) -> Self {
+        CapabilitiesCtx { component, counters, caps, open_kv_stores: 0, open_sql_connections: 0 }
+    }
+}
+
+/// What mixio's imports see of a store: the instance's capability state and its resource
+/// table (shared with WASI's). Every capability's WIT host traits are implemented on this
+/// view, never on the store's type, as wasmtime-wasi's are on `WasiCtxView`.
+pub(crate) struct CapabilitiesView<'a> {
+    pub(crate) ctx: &'a mut CapabilitiesCtx,
+    pub(crate) table: &'a mut ResourceTable,
+}
+
+impl std::ops::Deref for CapabilitiesView<'_> {
+    type Target = CapabilitiesCtx;
+    fn deref(&self) -> &CapabilitiesCtx {
+        self.ctx
+    }
+}
+
+impl std::ops::DerefMut for CapabilitiesView<'_> {
+    fn deref_mut(&mut self) -> &mut CapabilitiesCtx {
+        self.ctx
+    }
+}
+
+/// A store's data that holds mixio's capability state (as `WasiView` is for WASI's).
+pub(crate) trait HasCapabilities: Send {
+    fn capabilities(&mut self) -> CapabilitiesView<'_>;
+}
+
+/// The projection of a store's data onto [`CapabilitiesView`], for the generated
+/// `add_to_linker` functions.
+struct Capabilities;
+
+impl HasData for Capabilities {
+    type Data<'a> = CapabilitiesView<'a>;
+}
 
 /// Adds every mixio interface to `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    type Data = HasSelf<GuestState>;
-    bindings::mixio::io::time::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::log::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::config::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::kv::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::sql::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::http_client::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::pubsub::add_to_linker::<GuestState, Data>(linker, |s| s)?;
-    bindings::mixio::io::websocket::add_to_linker::<GuestState, Data>(linker, |s| s)?;
+pub(crate) fn add_to_linker<T: HasCapabilities + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    use bindings::mixio::io;
+    let view: fn(&mut T) -> CapabilitiesView<'_> = T::capabilities;
+    io::time::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::log::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::config::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::kv::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::sql::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::http_client::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::pubsub::add_to_linker::<T, Capabilities>(linker, view)?;
+    io::websocket::add_to_linker::<T, Capabilities>(linker, view)?;
     Ok(())
 }
 

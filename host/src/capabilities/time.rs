@@ -3,14 +3,14 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::bindings::mixio::io::time::{Datetime, Host};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::time::{Datetime, Host};
 use crate::metrics::host_call;
-use crate::state::GuestState;
 
 /// The zero point of `monotonic-now`, fixed for the life of the process.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     async fn sleep(&mut self, duration: u64) -> wasmtime::Result<()> {
         host_call(&self.counters, tokio::time::sleep(Duration::from_nanos(duration))).await;
         Ok(())

@@ -6,9 +6,9 @@
 //! that channel subscribes to it, so a message reaches the clients of every host sharing the
 //! backend.
 
-use crate::bindings::mixio::io::websocket::{Error, Host};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::websocket::{Error, Host};
 use crate::metrics::{Backend, backend_call};
-use crate::state::GuestState;
 
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL: usize = 128;
@@ -34,7 +34,7 @@ pub(crate) fn subject(channel: &str) -> String {
     format!("_ws.{}", super::name_token(channel))
 }
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     async fn send(&mut self, channel: String, text: String) -> wasmtime::Result<Result<(), Error>> {
         if let Err(e) = check_channel(&channel) {
             return Ok(Err(Error::Invalid(e)));

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 
 use super::connection::{ClientSocket, ConnectionStats};
 use super::{Accept, Body, Server, ServerLimits, Shared, full, text_response};
-use crate::Error;
+use crate::error::Error;
 
 /// Connections the admin listener keeps open at once: probes and a scraper need a few.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;

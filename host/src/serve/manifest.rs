@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::limits::ServerLimits;
 use super::router::Route;
-use crate::{Error, units};
+use crate::error::Error;
+use crate::units;
 
 /// The default name of the manifest file.
 pub const MANIFEST_FILE: &str = "mixio.toml";
@@ -30,7 +31,7 @@ pub struct App {
     /// [`App::pool_size`] for the default.
     pub max_instances: Option<u32>,
     /// How guests are called (`io`: `"async"`, `"blocking"` or `"blocking:THREADS"`).
-    pub io: crate::Io,
+    pub io: crate::runtime::Io,
     /// The pub/sub backend URL.
     pub pubsub: String,
     /// Key-value stores, name → URL.
@@ -58,7 +59,7 @@ pub struct ComponentSpec {
     /// The requests it serves.
     pub routes: Vec<Route>,
     /// What it may use. `${self}` in config values and allowed hosts is the server's URL.
-    pub grants: crate::Grants,
+    pub grants: crate::capabilities::Grants,
     /// Its limits.
     pub limits: ComponentLimits,
     /// The native build of the component, linked into this binary, which runs instead of
@@ -214,14 +215,14 @@ impl App {
     /// in-memory key-value store `default` and every websocket channel, nothing else.
     pub fn single(wasm: &Path) -> App {
         let name = wasm.file_stem().map_or_else(|| "app".into(), |s| s.to_string_lossy().into_owned());
-        let grants = crate::Grants::new().kv("default").channel("*");
+        let grants = crate::capabilities::Grants::new().kv("default").channel("*");
         App {
             name: name.clone(),
             root: PathBuf::from("."),
             data_dir: PathBuf::from(".mixio"),
             static_dir: None,
             max_instances: None,
-            io: crate::Io::Async,
+            io: crate::runtime::Io::Async,
             pubsub: "memory".into(),
             kv: [("default".to_string(), "memory".to_string())].into(),
             sql: BTreeMap::new(),
@@ -289,13 +290,13 @@ impl App {
     /// The pool, with the largest memory limit of the components, must fit the address space.
     pub fn pool_size(&self) -> Result<u32, Error> {
         let needed = match self.io {
-            crate::Io::Async => {
+            crate::runtime::Io::Async => {
                 self.components.iter().fold(0, |n: usize, c| n.saturating_add(c.limits.max_concurrent))
             }
             // An instance exists only while a thread runs it, and until that thread lets go
             // of it: a call that timed out has left admission, but its thread drops the
             // instance only at the guest's next import or epoch tick.
-            crate::Io::Blocking { threads } => threads,
+            crate::runtime::Io::Blocking { threads } => threads,
         };
         let needed = u32::try_from(needed).unwrap_or(u32::MAX);
         let file = &self.file;
@@ -316,8 +317,10 @@ impl App {
             .iter()
             .filter(|c| c.limits.max_memory.is_some())
             .max_by_key(|c| c.limits.max_memory);
-        let max_memory =
-            largest.and_then(|c| c.limits.max_memory).unwrap_or(0).max(crate::Limits::default().max_memory);
+        let max_memory = largest
+            .and_then(|c| c.limits.max_memory)
+            .unwrap_or(0)
+            .max(crate::engine::Limits::default().max_memory);
         crate::engine::check_pool(pool, max_memory).map_err(|e| {
             let memory = match largest {
                 Some(c) if c.limits.max_memory == Some(max_memory) => {
@@ -354,8 +357,8 @@ impl App {
             return Err(bad("static_dir", format!("`{}` is not a directory", dir.display())));
         }
         let io = match &raw.io {
-            None => crate::Io::Async,
-            Some(io) => crate::Io::parse(io).map_err(|e| bad("io", e))?,
+            None => crate::runtime::Io::Async,
+            Some(io) => crate::runtime::Io::parse(io).map_err(|e| bad("io", e))?,
         };
 
         // Backends: the embedded defaults, then the manifest, then the environment.
@@ -416,7 +419,7 @@ impl App {
                 return Err(bad(&key("source"), format!("`{}`: {e}", source.display())));
             }
             let limits = limits(&c.limits, &|field, problem| bad(&key(&format!("limits.{field}")), problem))?;
-            let mut grants = crate::Grants::new();
+            let mut grants = crate::capabilities::Grants::new();
             grants.allowed_hosts = c.allowed_hosts;
             grants.kv = c.kv;
             grants.sql = c.sql;
@@ -592,7 +595,7 @@ mod tests {
         let few = format!("io = \"blocking:8\"\n{MINIMAL}\nlimits = {{ max_concurrent = 2 }}\n");
         assert_eq!(parse(&few).unwrap().pool_size().unwrap(), 8);
         // `--io async` on that manifest: the pool follows the final mode.
-        blocking.io = crate::Io::Async;
+        blocking.io = crate::runtime::Io::Async;
         assert_eq!(blocking.pool_size().unwrap(), 2000);
         assert_eq!(parse(&format!("max_instances = 5000\n{two}")).unwrap().pool_size().unwrap(), 5000);
         let error =

@@ -48,7 +48,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode, Version};
@@ -67,16 +66,18 @@ pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
 pub use router::Route;
 pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
 
+pub use crate::body::Body;
+use crate::body::full;
+use crate::capabilities::bindings::{Request, Response};
 use crate::capabilities::http_client::LocalServer;
 use crate::capabilities::websocket::check_channel;
-use crate::{BoxError, Component, ComponentKind, Error, Host, Request, Response};
+use crate::component::{Component, ComponentKind};
+use crate::error::{BoxError, Error};
+use crate::host::Host;
 use admission::Admission;
 use connection::{ClientSocket, ConnectionStats};
 use router::{Routed, Router, WEBSOCKET_PREFIX};
 use websocket::Hub;
-
-/// The body of the server's responses.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The address `mixio serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
@@ -170,7 +171,7 @@ impl Server {
             .filter_map(|c| c.limits.max_memory)
             .max()
             .unwrap_or(0)
-            .max(crate::Limits::default().max_memory);
+            .max(crate::engine::Limits::default().max_memory);
         let mut builder =
             Host::builder().max_instances(pool_size).max_memory(max_memory).pubsub(&app.pubsub).io(app.io);
         tracing::info!(app = %app.name, io = %app.io, "guests' I/O mode");
@@ -918,10 +919,6 @@ pub(crate) fn text_response(status: StatusCode, reason: &str) -> hyper::Response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
-}
-
-pub(crate) fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
 }
 
 fn empty() -> Body {

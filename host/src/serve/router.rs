@@ -166,7 +166,7 @@ mod tests {
             source: "x.wasm".into(),
             build: None,
             routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
-            grants: crate::Grants::new(),
+            grants: crate::capabilities::Grants::new(),
             limits: ComponentLimits::default(),
             native: None,
         }

@@ -26,8 +26,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use crate::Host;
 use crate::capabilities::websocket::subject;
+use crate::host::Host;
 
 /// Messages queued for one client; a client that falls this far behind is disconnected.
 pub const CLIENT_BUFFER: usize = 256;

@@ -27,10 +27,10 @@ pub use allow::{AllowList, Refusal};
 pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
 pub(crate) use wasi::WasiHttpHooksImpl;
 
-use crate::BoxError;
-use crate::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
+use crate::error::BoxError;
 use crate::metrics::{Backend, backend_call};
-use crate::state::GuestState;
 
 /// Limits of outbound HTTP, the same for every component of a host.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ pub(crate) trait LocalServer: Send + Sync {
     fn serve(
         self: Arc<Self>,
         request: hyper::Request<Full<Bytes>>,
-    ) -> Pin<Box<dyn Future<Output = hyper::Response<crate::serve::Body>> + Send>>;
+    ) -> Pin<Box<dyn Future<Output = hyper::Response<crate::body::Body>> + Send>>;
 }
 
 /// The host's outbound HTTP client.
@@ -188,7 +188,7 @@ impl HttpClient {
         unreachable!("the loop returns on its last hop")
     }
 
-    async fn read(&self, response: hyper::Response<crate::serve::Body>) -> Result<IncomingResponse, Error> {
+    async fn read(&self, response: hyper::Response<crate::body::Body>) -> Result<IncomingResponse, Error> {
         let limit = self.config.max_response_bytes;
         let declared = response
             .headers()
@@ -243,9 +243,9 @@ fn header_map(fields: &[(String, Vec<u8>)]) -> Result<HeaderMap, Error> {
 async fn call_local(
     server: Arc<dyn LocalServer>,
     request: hyper::Request<Full<Bytes>>,
-) -> Result<hyper::Response<crate::serve::Body>, Error> {
+) -> Result<hyper::Response<crate::body::Body>, Error> {
     let head = request.method() == Method::HEAD;
-    let task = crate::component::AbortOnDrop(Some(tokio::spawn(server.serve(request))));
+    let task = crate::task::AbortOnDrop(Some(tokio::spawn(server.serve(request))));
     let mut response = task
         .join()
         .await
@@ -257,7 +257,7 @@ async fn call_local(
         response.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     if head {
-        *response.body_mut() = crate::serve::full(Bytes::new());
+        *response.body_mut() = crate::body::full(Bytes::new());
     }
     Ok(response)
 }
@@ -288,7 +288,7 @@ impl crate::metrics::BackendFailure for Error {
     }
 }
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     async fn send(&mut self, request: OutgoingRequest) -> wasmtime::Result<Result<IncomingResponse, Error>> {
         let caps = self.caps.clone();
         Ok(backend_call(&self.counters, Backend::Http, caps.http.send(&caps.allowed_hosts, request)).await)

@@ -27,6 +27,11 @@ pub trait KvBackend: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     /// Sets `key`, expiring after `ttl` if given.
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError>;
+    /// The values of `keys`, in their order, in one round trip.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError>;
+    /// Sets every key of `entries` (in their order, so the last of a repeated key wins),
+    /// expiring after `ttl` if given, in one round trip, all or none.
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError>;
     /// Removes `key`; true if it was set.
     async fn delete(&self, key: &str) -> Result<bool, KvError>;
     /// Whether `key` is set.
@@ -75,6 +80,28 @@ pub(crate) mod conformance {
         assert!(kv.exists(&k("a")).await.unwrap());
         kv.set(&k("a"), b"\xff\x00binary", None).await.unwrap();
         assert_eq!(kv.get(&k("a")).await.unwrap().as_deref(), Some(&b"\xff\x00binary"[..]));
+
+        // many keys at once, in their order; a repeated key gets its last value; all expire
+        assert_eq!(kv.get_many(&[]).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
+        kv.set_many(&[], None).await.unwrap();
+        let entries = [(k("m1"), b"one".to_vec()), (k("m2"), vec![0, 255]), (k("m1"), b"uno".to_vec())];
+        kv.set_many(&entries, None).await.unwrap();
+        assert_eq!(
+            kv.get_many(&[k("m2"), k("absent"), k("m1"), k("m2")]).await.unwrap(),
+            vec![Some(vec![0, 255]), None, Some(b"uno".to_vec()), Some(vec![0, 255])]
+        );
+        kv.set_many(&[(k("m3"), b"x".to_vec()), (k("m4"), b"y".to_vec())], Some(Duration::from_millis(50)))
+            .await
+            .unwrap();
+        assert_eq!(
+            kv.get_many(&[k("m3"), k("m4")]).await.unwrap(),
+            vec![Some(b"x".to_vec()), Some(b"y".to_vec())]
+        );
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(kv.get_many(&[k("m3"), k("m4")]).await.unwrap(), vec![None, None]);
+        for key in ["m1", "m2"] {
+            kv.delete(&k(key)).await.unwrap();
+        }
 
         // list by prefix, sorted; other prefixes excluded; glob characters are literal
         for key in ["p/b", "p/a", "q/x", "p*/lit"] {

@@ -50,6 +50,21 @@ impl KvBackend for MemoryKv {
         Ok(())
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        Ok(self.with(|m, now| {
+            keys.iter().map(|key| Self::live_value(m, key, now).map(|e| e.value.clone())).collect()
+        }))
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError> {
+        self.with(|m, now| {
+            for (key, value) in entries {
+                m.insert(key.clone(), Entry { value: value.clone(), expires: ttl.map(|t| now + t) });
+            }
+        });
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
         Ok(self.with(|m, now| m.remove(key).is_some_and(|e| e.live(now))))
     }

@@ -18,14 +18,18 @@ pub use memory::MemoryKv;
 pub use redis::RedisKv;
 pub use sqlite::SqliteKv;
 
-use crate::bindings::mixio::io::kv::{Error, Host, HostStore};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::kv::{Error, Host, HostStore};
 use crate::metrics::{Backend, backend_call};
-use crate::state::GuestState;
 
 /// Longest key a guest may use, in bytes.
 pub const MAX_KEY: usize = 1024;
 /// Largest value a guest may store, in bytes.
 pub const MAX_VALUE: usize = 1 << 20;
+/// Most keys of one `get-many` or `set-many`.
+pub const MAX_MANY: usize = 256;
+/// Most bytes of values one `get-many` or `set-many` carries.
+pub const MAX_MANY_BYTES: usize = 16 << 20;
 /// Stores one instance may have open at once.
 pub const MAX_OPEN_STORES: usize = 64;
 
@@ -64,7 +68,14 @@ fn check_value(value: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-impl GuestState {
+fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Error> {
+    match ttl_ms {
+        Some(0) => Err(Error::Invalid("a TTL must be at least 1 ms".into())),
+        _ => Ok(()),
+    }
+}
+
+impl CapabilitiesView<'_> {
     /// Checks `key`, then runs `op` on the store's backend with the key in the component's
     /// namespace, counting the guest as suspended while `op` is pending.
     async fn on_key<T, F: Future<Output = Result<T, KvError>>>(
@@ -82,9 +93,22 @@ impl GuestState {
     }
 }
 
-impl Host for GuestState {}
+/// Checks the size of a `get-many` or `set-many`: its count, and the total of its values.
+fn check_many(count: usize, bytes: usize) -> Result<(), Error> {
+    if count > MAX_MANY {
+        return Err(Error::Invalid(format!("{count} keys in one call exceed the limit of {MAX_MANY}")));
+    }
+    if bytes > MAX_MANY_BYTES {
+        return Err(Error::Invalid(format!(
+            "values of {bytes} bytes in one call exceed the limit of {MAX_MANY_BYTES}"
+        )));
+    }
+    Ok(())
+}
 
-impl HostStore for GuestState {
+impl Host for CapabilitiesView<'_> {}
+
+impl HostStore for CapabilitiesView<'_> {
     async fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
         let Some(backend) = self.caps.kv_store(&name) else {
             return Ok(Err(Error::AccessDenied(format!(
@@ -123,11 +147,55 @@ impl HostStore for GuestState {
         if let Err(e) = check_value(&value) {
             return Ok(Err(e));
         }
-        if ttl_ms == Some(0) {
-            return Ok(Err(Error::Invalid("a TTL must be at least 1 ms".into())));
+        if let Err(e) = check_ttl(ttl_ms) {
+            return Ok(Err(e));
         }
         let ttl = ttl_ms.map(Duration::from_millis);
         self.on_key(&store, &key, |kv, key| async move { kv.set(&key, &value, ttl).await }).await
+    }
+
+    async fn get_many(
+        &mut self,
+        store: Resource<OpenStore>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Option<Vec<u8>>>, Error>> {
+        let s = self.table.get(&store)?;
+        let backend = s.backend.clone();
+        if let Err(e) = check_many(keys.len(), 0) {
+            return Ok(Err(e));
+        }
+        if let Some(e) = keys.iter().find_map(|key| check_key(key).err()) {
+            return Ok(Err(e));
+        }
+        let keys: Vec<String> = keys.iter().map(|key| format!("{}{key}", s.prefix)).collect();
+        let values = match backend_call(&self.counters, Backend::Kv, backend.get_many(&keys)).await {
+            Ok(values) => values,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let bytes = values.iter().flatten().map(Vec::len).sum();
+        Ok(check_many(keys.len(), bytes).map(|()| values))
+    }
+
+    async fn set_many(
+        &mut self,
+        store: Resource<OpenStore>,
+        entries: Vec<(String, Vec<u8>)>,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let s = self.table.get(&store)?;
+        let backend = s.backend.clone();
+        let checked = check_many(entries.len(), entries.iter().map(|(_, v)| v.len()).sum())
+            .and_then(|()| entries.iter().try_for_each(|(key, value)| check_key(key).and(check_value(value))))
+            .and_then(|()| check_ttl(ttl_ms));
+        if let Err(e) = checked {
+            return Ok(Err(e));
+        }
+        let entries: Vec<(String, Vec<u8>)> =
+            entries.into_iter().map(|(key, value)| (format!("{}{key}", s.prefix), value)).collect();
+        let ttl = ttl_ms.map(Duration::from_millis);
+        Ok(backend_call(&self.counters, Backend::Kv, backend.set_many(&entries, ttl))
+            .await
+            .map_err(Error::from))
     }
 
     async fn delete(
@@ -207,5 +275,8 @@ mod tests {
         assert!(matches!(check_key(&"k".repeat(MAX_KEY + 1)), Err(Error::Invalid(_))));
         assert!(check_value(&vec![0; MAX_VALUE]).is_ok());
         assert!(matches!(check_value(&vec![0; MAX_VALUE + 1]), Err(Error::Invalid(_))));
+        assert!(check_many(MAX_MANY, MAX_MANY_BYTES).is_ok());
+        assert!(matches!(check_many(MAX_MANY + 1, 0), Err(Error::Invalid(_))));
+        assert!(matches!(check_many(1, MAX_MANY_BYTES + 1), Err(Error::Invalid(_))));
     }
 }

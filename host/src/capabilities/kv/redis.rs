@@ -76,6 +76,33 @@ impl KvBackend for RedisKv {
         }
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One `MGET`; an array reply even for one key.
+        redis::cmd("MGET").arg(keys).query_async(&mut self.conn().await?).await.map_err(backend)
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One `MULTI`/`EXEC`: all or none.
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, value) in entries {
+            match ttl {
+                Some(ttl) => {
+                    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                    pipe.pset_ex(key, value, ms).ignore()
+                }
+                None => pipe.set(key, value).ignore(),
+            };
+        }
+        pipe.query_async::<()>(&mut self.conn().await?).await.map_err(backend)
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
         let n: u64 = self.conn().await?.del(key).await.map_err(backend)?;
         Ok(n > 0)

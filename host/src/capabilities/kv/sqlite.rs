@@ -76,6 +76,39 @@ impl KvBackend for SqliteKv {
         .await
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let keys = keys.to_vec();
+        self.run(move |c, now| {
+            let sql = format!("SELECT value FROM mixio_kv WHERE key = ?1 AND {LIVE}");
+            let mut statement = c.prepare_cached(&sql)?;
+            let values = keys
+                .iter()
+                .map(|key| statement.query_row(params![key, now], |r| r.get(0)).optional())
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Ok(values))
+        })
+        .await
+    }
+
+    async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError> {
+        let entries = entries.to_vec();
+        self.run(move |c, now| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut statement = tx.prepare_cached(
+                    "INSERT INTO mixio_kv (key, value, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                )?;
+                for (key, value) in &entries {
+                    statement.execute(params![key, value, expiry(now, ttl)])?;
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, KvError> {
         let key = key.to_string();
         self.run(move |c, now| {

@@ -14,9 +14,9 @@ pub use backend::{MemoryPubSub, PubSubBackend, PubSubError, Subscription};
 pub use nats::NatsPubSub;
 pub use redis::RedisPubSub;
 
-use crate::bindings::mixio::io::pubsub::{Error, Host};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::pubsub::{Error, Host};
 use crate::metrics::{Backend, backend_call};
-use crate::state::GuestState;
 
 /// Largest payload a guest may publish, in bytes.
 pub const MAX_PAYLOAD: usize = 1 << 20;
@@ -39,7 +39,7 @@ pub(crate) fn check_topic(topic: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl Host for GuestState {
+impl Host for CapabilitiesView<'_> {
     async fn publish(&mut self, topic: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         if let Err(e) = check_topic(&topic) {
             return Ok(Err(Error::Invalid(e)));

@@ -1,7 +1,7 @@
 //! The SQL backend traits. Statements reaching a backend use `$1`, `$2`, ... placeholders
 //! (the rule on every backend); the backend translates them if its engine needs to.
 
-use crate::bindings::mixio::io::sql::{Rows, Value};
+use crate::capabilities::bindings::mixio::io::sql::{Rows, Value};
 
 /// Largest query result (the sum of its values' sizes) a guest may receive, in bytes.
 pub const MAX_RESULT_BYTES: usize = 16 << 20;

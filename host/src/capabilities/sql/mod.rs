@@ -17,9 +17,9 @@ pub use backend::{MAX_RESULT_BYTES, SqlBackend, SqlConnection, SqlError};
 pub use postgres::PostgresDb;
 pub use sqlite::SqliteDb;
 
-use crate::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
+use crate::capabilities::CapabilitiesView;
+use crate::capabilities::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
 use crate::metrics::{Backend, backend_call};
-use crate::state::GuestState;
 
 /// Longest statement a guest may send, in bytes.
 pub const MAX_STATEMENT: usize = 1 << 20;
@@ -65,7 +65,7 @@ enum Outcome {
     Rows(Rows),
 }
 
-impl GuestState {
+impl CapabilitiesView<'_> {
     /// Runs a statement on the transaction's connection, or on one borrowed from the pool.
     async fn run_statement(
         &mut self,
@@ -98,7 +98,7 @@ impl GuestState {
     }
 }
 
-impl GuestState {
+impl CapabilitiesView<'_> {
     /// Commits or rolls back the open transaction, returning its connection to the pool.
     async fn end_transaction(
         &mut self,
@@ -119,9 +119,9 @@ impl GuestState {
     }
 }
 
-impl Host for GuestState {}
+impl Host for CapabilitiesView<'_> {}
 
-impl HostConnection for GuestState {
+impl HostConnection for CapabilitiesView<'_> {
     async fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
         let Some(db) = self.caps.sql_database(&name) else {
             return Ok(Err(Error::AccessDenied(format!(

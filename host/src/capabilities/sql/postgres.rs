@@ -16,8 +16,8 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row};
 
 use super::backend::{Budget, SqlBackend, SqlConnection, SqlError};
-use crate::BoxError;
-use crate::bindings::mixio::io::sql::{Rows, Value};
+use crate::capabilities::bindings::mixio::io::sql::{Rows, Value};
+use crate::error::BoxError;
 
 /// Connections per database unless the URL says otherwise (`?pool_size=N`).
 pub const DEFAULT_POOL_SIZE: usize = 16;

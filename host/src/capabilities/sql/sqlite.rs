@@ -8,7 +8,7 @@ use rusqlite::types::{ToSqlOutput, Value as SqliteValue, ValueRef};
 use rusqlite::{ErrorCode, params_from_iter};
 
 use super::backend::{Budget, SqlBackend, SqlConnection, SqlError};
-use crate::bindings::mixio::io::sql::{Rows, Value};
+use crate::capabilities::bindings::mixio::io::sql::{Rows, Value};
 use crate::sqlite::{PooledConnection, SqlitePool};
 
 /// A SQLite database file.
