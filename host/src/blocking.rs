@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Instant;
 
-use crate::fiber;
+use mixio_fiber as fiber;
 
 /// The call's deadline passed while the guest waited on an import.
 #[derive(Debug, thiserror::Error)]

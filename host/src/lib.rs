@@ -24,7 +24,6 @@ mod component;
 mod deadline;
 mod engine;
 mod error;
-pub mod fiber;
 mod host;
 mod metrics;
 pub mod native;
@@ -45,6 +44,10 @@ pub use error::Error;
 pub use host::{Host, HostBuilder};
 pub use metrics::{Backend, BackendCalls, Metrics};
 pub use runtime::Io;
+
+/// Native fibers (the `mixio-fiber` crate): synchronous code that awaits futures, as native
+/// guests and blocking mode use them.
+pub use mixio_fiber as fiber;
 
 /// The Wasmtime version mixio is built on, re-exported for custom host function types
 /// ([`HostBuilder::func_async`]).

@@ -29,8 +29,8 @@ use crate::capabilities::bindings::{Request, Response};
 use crate::capabilities::kv::OpenStore;
 use crate::capabilities::sql::OpenConnection;
 use crate::error::Error;
-use crate::fiber;
 use crate::state::GuestState;
+use mixio_fiber as fiber;
 
 /// A native guest's handler: `<guest crate>::mixio_handler`, which `#[mixio::handler]`
 /// defines.

@@ -271,7 +271,7 @@ fn overflow_child() {
 fn a_stack_overflow_hits_the_guard_page() {
     use std::os::unix::process::ExitStatusExt;
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "fiber::tests::overflow_child", "--nocapture", "--test-threads=1"])
+        .args(["--ignored", "--exact", "tests::overflow_child", "--nocapture", "--test-threads=1"])
         .env("MIXIO_FIBER_OVERFLOW", "1")
         .output()
         .unwrap();
