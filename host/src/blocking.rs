@@ -20,7 +20,7 @@ pub(crate) struct CallCancelled;
 
 /// When a blocking call must stop: its deadline, or its caller going away (the sender of
 /// `cancel`, held by the awaiting future, is dropped).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Stop {
     pub(crate) deadline: Option<Instant>,
     pub(crate) cancel: Option<tokio::sync::watch::Receiver<()>>,
@@ -57,6 +57,8 @@ pub(crate) fn wait<F: Future>(stop: Stop, future: F) -> wasmtime::Result<F::Outp
             }
         };
         tokio::select! {
+            // A call that completes as its deadline passes has completed.
+            biased;
             output = future => Ok(output),
             () = deadline => Err(wasmtime::Error::new(DeadlineExceeded)),
             () = cancelled => Err(wasmtime::Error::new(CallCancelled)),

@@ -64,26 +64,18 @@ struct ComponentInner {
     host: Arc<Runtime>,
     caps: Arc<ComponentCaps>,
     handler: Option<Handler>,
-    command: Option<Command>,
+    command: Option<CommandPre<GuestState>>,
     proxy: Option<ProxyPre<GuestState>>,
     /// Bytes of linear memory one instance may use (at most the host's limit).
     max_memory: usize,
 }
 
-/// A pre-instantiated handler, for the host's [`Io`] mode.
+/// A handler: a pre-instantiated component (called in the host's [`Io`] mode), or a native
+/// guest.
 #[derive(Clone)]
 enum Handler {
-    Async(HandlerPre<GuestState>),
-    /// Blocking mode drives the same pre-instantiated handler on a thread of its pool.
-    Blocking(HandlerPre<GuestState>),
+    Wasm(HandlerPre<GuestState>),
     Native(crate::native::NativeHandler),
-}
-
-/// A pre-instantiated command, for the host's [`Io`] mode.
-#[derive(Clone)]
-enum Command {
-    Async(CommandPre<GuestState>),
-    Blocking(CommandPre<GuestState>),
 }
 
 impl Component {
@@ -158,21 +150,18 @@ impl Component {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("it needs an import this host does not provide: {e:#}")))?;
-        let blocking = matches!(inner.io, Io::Blocking { .. });
         let handler_type = |e: wasmtime::Error| {
             load_error(format!("its `{HANDLER_EXPORT}` export has the wrong type: {e:#}"))
         };
-        let handler = match (has_handler, blocking) {
-            (false, _) => None,
-            (true, false) => Some(Handler::Async(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
-            (true, true) => Some(Handler::Blocking(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
+        let handler = match has_handler {
+            false => None,
+            true => Some(Handler::Wasm(HandlerPre::new(pre.clone()).map_err(handler_type)?)),
         };
         let command_type =
             |e: wasmtime::Error| load_error(format!("its `wasi:cli/run` export has the wrong type: {e:#}"));
-        let command = match (has_command, blocking) {
-            (false, _) => None,
-            (true, false) => Some(Command::Async(CommandPre::new(pre.clone()).map_err(command_type)?)),
-            (true, true) => Some(Command::Blocking(CommandPre::new(pre.clone()).map_err(command_type)?)),
+        let command = match has_command {
+            false => None,
+            true => Some(CommandPre::new(pre.clone()).map_err(command_type)?),
         };
         let proxy = match has_proxy && !has_handler {
             true => Some(ProxyPre::new(pre).map_err(|e| {
@@ -404,17 +393,30 @@ impl Component {
             let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
             self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
         };
-        match pre {
-            Handler::Async(pre) => {
-                let mut store = new_store();
-                let result = async {
-                    let handler = pre.instantiate_async(&mut store).await?;
-                    handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
-                }
-                .await;
+        /// Instantiates `pre` in `store` and calls its handler, in either mode.
+        async fn call(
+            pre: HandlerPre<GuestState>,
+            mut store: Store<GuestState>,
+            request: Request,
+        ) -> (Store<GuestState>, wasmtime::Result<Response>) {
+            let result = async {
+                let handler = pre.instantiate_async(&mut store).await?;
+                handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
+            }
+            .await;
+            (store, result)
+        }
+        match (pre, self.inner.host.io) {
+            (Handler::Wasm(pre), Io::Async) => {
+                let (store, result) = call(pre, new_store(), request).await;
                 result.map_err(|e| self.guest_error(&store, e))
             }
-            Handler::Native(handler) => {
+            (Handler::Wasm(pre), Io::Blocking { .. }) => {
+                let thread = self.blocking_thread().await?;
+                self.on_blocking_thread(thread, new_store(), timeout, move |store| call(pre, store, request))
+                    .await
+            }
+            (Handler::Native(handler), _) => {
                 let Some(threads) = self.inner.host.native_threads.get() else {
                     return Err(Error::Unsupported {
                         component: self.inner.name.to_string(),
@@ -423,18 +425,6 @@ impl Component {
                 };
                 let state = self.new_state(&mut WasiCtxBuilder::new(), None);
                 threads.call(&self.inner.name, handler, state, request).await
-            }
-            Handler::Blocking(pre) => {
-                let thread = self.blocking_thread().await?;
-                self.on_blocking_thread(thread, new_store(), timeout, move |mut store| async move {
-                    let result = async {
-                        let handler = pre.instantiate_async(&mut store).await?;
-                        handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
-                    }
-                    .await;
-                    (store, result)
-                })
-                .await
             }
         }
     }
@@ -473,35 +463,34 @@ impl Component {
                 },
             }
         }
-        match pre {
-            Command::Async(pre) => {
-                let mut store = self.new_store(&mut wasi, stderr);
-                let result = async {
-                    let command = pre.instantiate_async(&mut store).await?;
-                    command.wasi_cli_run().call_run(&mut store).await
-                }
-                .await;
-                exit_code(result).map_err(|e| self.guest_error(&store, e))
+        /// Instantiates `pre` in `store` and runs it, in either mode.
+        async fn run(
+            pre: CommandPre<GuestState>,
+            mut store: Store<GuestState>,
+        ) -> (Store<GuestState>, wasmtime::Result<i32>) {
+            let result = async {
+                let command = pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await
             }
-            Command::Blocking(pre) => {
+            .await;
+            (store, exit_code(result))
+        }
+        match self.inner.host.io {
+            Io::Async => {
+                let (store, result) = run(pre, self.new_store(&mut wasi, stderr)).await;
+                result.map_err(|e| self.guest_error(&store, e))
+            }
+            Io::Blocking { .. } => {
                 let thread = self.blocking_thread().await?;
                 let store = self.new_store(&mut wasi, stderr);
-                self.on_blocking_thread(thread, store, timeout, move |mut store| async move {
-                    let result = async {
-                        let command = pre.instantiate_async(&mut store).await?;
-                        command.wasi_cli_run().call_run(&mut store).await
-                    }
-                    .await;
-                    (store, exit_code(result))
-                })
-                .await
+                self.on_blocking_thread(thread, store, timeout, move |store| run(pre, store)).await
             }
         }
     }
 
     /// Waits for a thread of blocking mode's pool. The deadline of a blocking call is enforced
-    /// on its thread: an import waiting past it fails, and running code is interrupted at the
-    /// next epoch tick after it.
+    /// on its thread: a call waiting on an import past it is dropped, and running code is
+    /// interrupted at the next epoch tick after it.
     async fn blocking_thread(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
         self.inner.host.blocking_threads.clone().acquire_owned().await.map_err(|e| Error::Host {
             component: self.inner.name.to_string(),

@@ -279,10 +279,13 @@ macro_rules! native_imports {
             = $($guest:ident)::+, $($host:ident)::+;)*
     ) => {
         impl mixio::native::Imports for NativeImports {
+            // A destructor never waits: it may run while a dropped fiber unwinds, off any
+            // fiber, on a thread that runs a runtime, where blocking would panic in a panic.
             $(fn $drop(&self, rep: u32) {
                 let mut state = self.0.borrow_mut();
                 let view = &mut state.capabilities();
-                wait(h::$($drop_host)::+(view, Resource::new_own(rep)))
+                let dropped = h::$($drop_host)::+(view, Resource::new_own(rep)).now_or_never();
+                untrap(dropped.expect("dropping a resource never waits"))
             })*
             $(fn $name(&self, $($arg: $ty),*) -> $ret {
                 let mut state = self.0.borrow_mut();

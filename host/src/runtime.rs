@@ -16,8 +16,8 @@ pub enum Io {
     /// Each call runs on a Wasmtime fiber; an import that waits suspends the fiber and frees
     /// the thread for other calls. Thousands of calls wait at once on a few threads.
     Async,
-    /// Each call runs with synchronous Wasmtime calls on one of `threads` OS threads; an
-    /// import that waits blocks its thread. At most `threads` calls run at once; more wait.
+    /// Each call runs to completion on one of `threads` OS threads; an import that waits
+    /// blocks its thread. At most `threads` calls run at once; more wait.
     Blocking {
         /// The size of the thread pool.
         threads: usize,

@@ -28,6 +28,15 @@ fn counter(_: GuestRequest) -> GuestResponse {
     }
 }
 
+/// Holds an open store while it sleeps: a deadline drops it suspended, and the store's
+/// destructor runs as its fiber unwinds.
+fn holder(req: GuestRequest) -> GuestResponse {
+    let store = mixio::kv::Store::open("default").unwrap();
+    let ms: u64 = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(10);
+    mixio::time::sleep(Duration::from_millis(ms));
+    GuestResponse::text(format!("{}", store.increment("held", 1).unwrap()))
+}
+
 /// Many keys in one call each way: `set_many` then `get_many`, as a native guest.
 fn labels(_: GuestRequest) -> GuestResponse {
     let store = mixio::kv::Store::open("default").unwrap();
@@ -58,6 +67,14 @@ fn native_handlers_get_their_grants_and_fail_alone() {
         for expected in ["1", "2"] {
             assert_eq!(count.call(Request::get("/")).await.unwrap().text(), expected);
         }
+        // Dropped while suspended holding a store, twice: each call fails alone, and the
+        // host goes on serving.
+        let hold = host.load_native("hold", holder, &Grants::new().kv("default")).unwrap();
+        for _ in 0..2 {
+            let late = hold.call(Request::get("/?ms=60000")).timeout(Some(Duration::from_millis(100))).await;
+            assert!(matches!(late, Err(Error::Timeout { .. })), "{late:?}");
+        }
+        assert_eq!(hold.call(Request::get("/?ms=1")).await.unwrap().text(), "1");
         let labels = host.load_native("labels", labels, &Grants::new().kv("default")).unwrap();
         assert_eq!(
             labels.call(Request::get("/")).await.unwrap().text(),

@@ -38,7 +38,7 @@ fn the_demo_takes_an_order_over_http_and_notifies_over_a_websocket() {
     demo_end_to_end(&[]);
 }
 
-/// The same `.wasm` files, the same test, with synchronous calls on a thread pool.
+/// The same `.wasm` files, the same test, each call blocking a thread of a pool.
 #[test]
 fn the_demo_works_in_blocking_mode() {
     demo_end_to_end(&["--io", "blocking:8"]);

@@ -143,7 +143,7 @@ async fn todo_on_sqlite() {
     todo_on_sqlite_with(Io::Async).await;
 }
 
-/// The same `.wasm`, the same suite, with synchronous calls on a thread pool.
+/// The same `.wasm`, the same suite, each call blocking a thread of a pool.
 #[tokio::test]
 async fn todo_on_sqlite_in_blocking_mode() {
     todo_on_sqlite_with(Io::Blocking { threads: 4 }).await;

@@ -27,8 +27,9 @@ pub trait KvBackend: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
     /// Sets `key`, expiring after `ttl` if given.
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError>;
-    /// The values of `keys`, in their order, in one round trip.
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError>;
+    /// The values of `keys`, in their order, in one round trip and one snapshot; refused with
+    /// [`over_budget`] (before more is read) when they total more than `max_bytes`.
+    async fn get_many(&self, keys: &[String], max_bytes: usize) -> Result<Vec<Option<Vec<u8>>>, KvError>;
     /// Sets every key of `entries` (in their order, so the last of a repeated key wins),
     /// expiring after `ttl` if given, in one round trip, all or none.
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError>;
@@ -49,6 +50,11 @@ pub trait KvBackend: Send + Sync + 'static {
     ) -> Result<bool, KvError>;
     /// Checks the backend is reachable.
     async fn ping(&self) -> Result<(), KvError>;
+}
+
+/// The refusal of a `get_many` whose values total more than `max_bytes`.
+pub(crate) fn over_budget(max_bytes: usize) -> KvError {
+    KvError::Invalid(format!("the values exceed the limit of {max_bytes} bytes in one call"))
 }
 
 /// Parses a stored counter for `increment`.
@@ -82,23 +88,25 @@ pub(crate) mod conformance {
         assert_eq!(kv.get(&k("a")).await.unwrap().as_deref(), Some(&b"\xff\x00binary"[..]));
 
         // many keys at once, in their order; a repeated key gets its last value; all expire
-        assert_eq!(kv.get_many(&[]).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
+        assert_eq!(kv.get_many(&[], 100).await.unwrap(), Vec::<Option<Vec<u8>>>::new());
         kv.set_many(&[], None).await.unwrap();
         let entries = [(k("m1"), b"one".to_vec()), (k("m2"), vec![0, 255]), (k("m1"), b"uno".to_vec())];
         kv.set_many(&entries, None).await.unwrap();
         assert_eq!(
-            kv.get_many(&[k("m2"), k("absent"), k("m1"), k("m2")]).await.unwrap(),
+            kv.get_many(&[k("m2"), k("absent"), k("m1"), k("m2")], 7).await.unwrap(),
             vec![Some(vec![0, 255]), None, Some(b"uno".to_vec()), Some(vec![0, 255])]
         );
+        // 2 + 3 + 2 bytes: one more than a budget of 6 is refused.
+        assert_eq!(kv.get_many(&[k("m2"), k("m1"), k("m2")], 6).await, Err(over_budget(6)));
         kv.set_many(&[(k("m3"), b"x".to_vec()), (k("m4"), b"y".to_vec())], Some(Duration::from_millis(50)))
             .await
             .unwrap();
         assert_eq!(
-            kv.get_many(&[k("m3"), k("m4")]).await.unwrap(),
+            kv.get_many(&[k("m3"), k("m4")], 100).await.unwrap(),
             vec![Some(b"x".to_vec()), Some(b"y".to_vec())]
         );
         tokio::time::sleep(Duration::from_millis(120)).await;
-        assert_eq!(kv.get_many(&[k("m3"), k("m4")]).await.unwrap(), vec![None, None]);
+        assert_eq!(kv.get_many(&[k("m3"), k("m4")], 100).await.unwrap(), vec![None, None]);
         for key in ["m1", "m2"] {
             kv.delete(&k(key)).await.unwrap();
         }

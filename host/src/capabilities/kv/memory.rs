@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::backend::{KvBackend, KvError, add, parse_counter};
+use super::backend::{KvBackend, KvError, add, over_budget, parse_counter};
 
 /// Keys in this process's memory, lost on restart. Keys in a sorted map (for prefix listing); expired entries are removed when touched.
 #[derive(Default)]
@@ -50,10 +50,17 @@ impl KvBackend for MemoryKv {
         Ok(())
     }
 
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        Ok(self.with(|m, now| {
-            keys.iter().map(|key| Self::live_value(m, key, now).map(|e| e.value.clone())).collect()
-        }))
+    async fn get_many(&self, keys: &[String], max_bytes: usize) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.with(|m, now| {
+            let mut total = 0usize;
+            keys.iter()
+                .map(|key| {
+                    let value = Self::live_value(m, key, now).map(|e| e.value.clone());
+                    total += value.as_ref().map_or(0, Vec::len);
+                    if total > max_bytes { Err(over_budget(max_bytes)) } else { Ok(value) }
+                })
+                .collect()
+        })
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError> {

@@ -168,12 +168,8 @@ impl HostStore for CapabilitiesView<'_> {
             return Ok(Err(e));
         }
         let keys: Vec<String> = keys.iter().map(|key| format!("{}{key}", s.prefix)).collect();
-        let values = match backend_call(&self.counters, Backend::Kv, backend.get_many(&keys)).await {
-            Ok(values) => values,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        let bytes = values.iter().flatten().map(Vec::len).sum();
-        Ok(check_many(keys.len(), bytes).map(|()| values))
+        let values = backend.get_many(&keys, MAX_MANY_BYTES);
+        Ok(backend_call(&self.counters, Backend::Kv, values).await.map_err(Error::from))
     }
 
     async fn set_many(

@@ -6,7 +6,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use tokio::sync::OnceCell;
 
-use super::backend::{KvBackend, KvError};
+use super::backend::{KvBackend, KvError, over_budget};
 
 /// Sets the key only if its value is as expected; `ARGV[1]` says whether a value is expected.
 const CAS: &str = r"
@@ -20,18 +20,34 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 ";
 
+/// The values of `KEYS` (`MGET`), or -1 if they total more than `ARGV[1]` bytes.
+const GET_MANY: &str = r"
+local total, budget = 0, tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+    total = total + redis.call('STRLEN', key)
+    if total > budget then return -1 end
+end
+return redis.call('MGET', unpack(KEYS))
+";
+
 /// Keys in a Redis server, shared by every host that uses it.
 pub struct RedisKv {
     client: redis::Client,
     conn: OnceCell<ConnectionManager>,
     cas: redis::Script,
+    get_many: redis::Script,
 }
 
 impl RedisKv {
     /// A backend for `url` (`redis://host:port[/db]`); connects on first use.
     pub fn new(url: &str) -> Result<RedisKv, String> {
         let client = redis::Client::open(url).map_err(|e| e.to_string())?;
-        Ok(RedisKv { client, conn: OnceCell::new(), cas: redis::Script::new(CAS) })
+        Ok(RedisKv {
+            client,
+            conn: OnceCell::new(),
+            cas: redis::Script::new(CAS),
+            get_many: redis::Script::new(GET_MANY),
+        })
     }
 
     async fn conn(&self) -> Result<ConnectionManager, KvError> {
@@ -76,12 +92,23 @@ impl KvBackend for RedisKv {
         }
     }
 
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+    async fn get_many(&self, keys: &[String], max_bytes: usize) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        // One `MGET`; an array reply even for one key.
-        redis::cmd("MGET").arg(keys).query_async(&mut self.conn().await?).await.map_err(backend)
+        // One script: the values' sizes summed and `MGET`, atomically; nothing past the budget
+        // is sent.
+        let reply: redis::Value = self
+            .get_many
+            .key(keys)
+            .arg(max_bytes)
+            .invoke_async(&mut self.conn().await?)
+            .await
+            .map_err(backend)?;
+        match reply {
+            redis::Value::Int(-1) => Err(over_budget(max_bytes)),
+            reply => redis::from_redis_value(reply).map_err(|e| KvError::Backend(format!("redis: {e}"))),
+        }
     }
 
     async fn set_many(&self, entries: &[(String, Vec<u8>)], ttl: Option<Duration>) -> Result<(), KvError> {

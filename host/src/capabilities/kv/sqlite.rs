@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::backend::{KvBackend, KvError, add, parse_counter};
+use super::backend::{KvBackend, KvError, add, over_budget, parse_counter};
 use crate::sqlite::SqlitePool;
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS mixio_kv (
@@ -76,15 +76,23 @@ impl KvBackend for SqliteKv {
         .await
     }
 
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+    async fn get_many(&self, keys: &[String], max_bytes: usize) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         let keys = keys.to_vec();
         self.run(move |c, now| {
+            // One read transaction: one snapshot of the keys.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let sql = format!("SELECT value FROM mixio_kv WHERE key = ?1 AND {LIVE}");
-            let mut statement = c.prepare_cached(&sql)?;
-            let values = keys
-                .iter()
-                .map(|key| statement.query_row(params![key, now], |r| r.get(0)).optional())
-                .collect::<rusqlite::Result<_>>()?;
+            let mut statement = tx.prepare_cached(&sql)?;
+            let (mut values, mut total) = (Vec::with_capacity(keys.len()), 0usize);
+            for key in &keys {
+                let value: Option<Vec<u8>> =
+                    statement.query_row(params![key, now], |r| r.get(0)).optional()?;
+                total += value.as_ref().map_or(0, Vec::len);
+                if total > max_bytes {
+                    return Ok(Err(over_budget(max_bytes)));
+                }
+                values.push(value);
+            }
             Ok(Ok(values))
         })
         .await
