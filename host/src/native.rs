@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use futures_util::FutureExt;
-use mixio::bindings::mixio::io as g;
+use mixio::bindings::mixio::io as guest_io;
 #[allow(unused_imports)]
 use mixio::bindings::mixio::io::{config, http_client, kv, log, pubsub, sql, time, websocket};
 use mixio::native::{Connection, Store};
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::Resource;
 
 use crate::capabilities::HasCapabilities;
-use crate::capabilities::bindings::mixio::io as h;
+use crate::capabilities::bindings::mixio::io as host_io;
 use crate::capabilities::bindings::{Request, Response};
 use crate::capabilities::kv::OpenStore;
 use crate::capabilities::sql::OpenConnection;
@@ -78,7 +78,7 @@ impl NativeThreads {
             Box::pin(async move {
                 let mut answer = answer;
                 let imports: Rc<dyn mixio::native::Imports> = Rc::new(NativeImports(RefCell::new(state)));
-                let request: mixio::http::Request = g::types::Request {
+                let request: mixio::http::Request = guest_io::types::Request {
                     method: request.method,
                     path_with_query: request.path_with_query,
                     headers: request.headers,
@@ -101,7 +101,7 @@ impl NativeThreads {
         self.senders[i].send(job).map_err(|_| gone())?;
         match answered.await.map_err(|_| gone())? {
             Ok(response) => {
-                let response = g::types::Response::from(response);
+                let response = guest_io::types::Response::from(response);
                 Ok(Response { status: response.status, headers: response.headers, body: response.body })
             }
             Err(message) => Err(Error::Panic { component: component.to_string(), message }),
@@ -120,18 +120,18 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// One native call's imports: the capability implementations over the call's state.
 struct NativeImports(RefCell<GuestState>);
 
-same_variant!(h::kv::Error => g::kv::Error { ; AccessDenied, Invalid, Backend });
-same_variant!(h::pubsub::Error => g::pubsub::Error { ; AccessDenied, Invalid, Backend });
-same_variant!(h::websocket::Error => g::websocket::Error { ; AccessDenied, Invalid, Backend });
-same_variant!(h::sql::Error => g::sql::Error {
+same_variant!(host_io::kv::Error => guest_io::kv::Error { ; AccessDenied, Invalid, Backend });
+same_variant!(host_io::pubsub::Error => guest_io::pubsub::Error { ; AccessDenied, Invalid, Backend });
+same_variant!(host_io::websocket::Error => guest_io::websocket::Error { ; AccessDenied, Invalid, Backend });
+same_variant!(host_io::sql::Error => guest_io::sql::Error {
     ; AccessDenied, InvalidQuery, ConstraintViolation, TransactionState, Backend
 });
-same_variant!(h::sql::Value => g::sql::Value { Null ; Boolean, Integer, Real, Text, Blob });
-same_variant!(g::sql::Value => h::sql::Value { Null ; Boolean, Integer, Real, Text, Blob });
-same_variant!(h::http_client::Error => g::http_client::Error {
+same_variant!(host_io::sql::Value => guest_io::sql::Value { Null ; Boolean, Integer, Real, Text, Blob });
+same_variant!(guest_io::sql::Value => host_io::sql::Value { Null ; Boolean, Integer, Real, Text, Blob });
+same_variant!(host_io::http_client::Error => guest_io::http_client::Error {
     Timeout ; NotAllowed, InvalidRequest, TooLarge, Connection
 });
-same_variant!(g::log::Level => h::log::Level { Trace, Debug, Info, Warn, Error ; });
+same_variant!(guest_io::log::Level => host_io::log::Level { Trace, Debug, Info, Warn, Error ; });
 
 /// A parameter of the SDK's native imports as the host's bindings take it.
 trait IntoHost<T> {
@@ -165,9 +165,9 @@ macro_rules! convert {
 convert!(
     same: (), bool, u64, i64, Option<u64>, Option<String>, Option<Vec<u8>>, Vec<u8>, Vec<String>,
         Vec<Option<Vec<u8>>>;
-    from: h::kv::Error => g::kv::Error, h::sql::Error => g::sql::Error,
-        h::pubsub::Error => g::pubsub::Error, h::websocket::Error => g::websocket::Error,
-        h::http_client::Error => g::http_client::Error
+    from: host_io::kv::Error => guest_io::kv::Error, host_io::sql::Error => guest_io::sql::Error,
+        host_io::pubsub::Error => guest_io::pubsub::Error, host_io::websocket::Error => guest_io::websocket::Error,
+        host_io::http_client::Error => guest_io::http_client::Error
 );
 
 impl<T: IntoGuest<U>, U, E: IntoGuest<F>, F> IntoGuest<Result<U, F>> for Result<T, E> {
@@ -194,21 +194,21 @@ impl IntoHost<Option<Vec<u8>>> for Option<&[u8]> {
     }
 }
 
-impl IntoHost<h::log::Level> for g::log::Level {
-    fn into_host(self) -> h::log::Level {
+impl IntoHost<host_io::log::Level> for guest_io::log::Level {
+    fn into_host(self) -> host_io::log::Level {
         self.into()
     }
 }
 
-impl IntoHost<Vec<h::sql::Value>> for &[g::sql::Value] {
-    fn into_host(self) -> Vec<h::sql::Value> {
+impl IntoHost<Vec<host_io::sql::Value>> for &[guest_io::sql::Value] {
+    fn into_host(self) -> Vec<host_io::sql::Value> {
         self.iter().cloned().map(Into::into).collect()
     }
 }
 
-impl IntoHost<h::http_client::OutgoingRequest> for &g::http_client::OutgoingRequest {
-    fn into_host(self) -> h::http_client::OutgoingRequest {
-        h::http_client::OutgoingRequest {
+impl IntoHost<host_io::http_client::OutgoingRequest> for &guest_io::http_client::OutgoingRequest {
+    fn into_host(self) -> host_io::http_client::OutgoingRequest {
+        host_io::http_client::OutgoingRequest {
             method: self.method.clone(),
             url: self.url.clone(),
             headers: self.headers.clone(),
@@ -218,21 +218,25 @@ impl IntoHost<h::http_client::OutgoingRequest> for &g::http_client::OutgoingRequ
     }
 }
 
-impl IntoGuest<g::http_client::IncomingResponse> for h::http_client::IncomingResponse {
-    fn into_guest(self) -> g::http_client::IncomingResponse {
-        g::http_client::IncomingResponse { status: self.status, headers: self.headers, body: self.body }
+impl IntoGuest<guest_io::http_client::IncomingResponse> for host_io::http_client::IncomingResponse {
+    fn into_guest(self) -> guest_io::http_client::IncomingResponse {
+        guest_io::http_client::IncomingResponse {
+            status: self.status,
+            headers: self.headers,
+            body: self.body,
+        }
     }
 }
 
-impl IntoGuest<g::time::Datetime> for h::time::Datetime {
-    fn into_guest(self) -> g::time::Datetime {
-        g::time::Datetime { seconds: self.seconds, nanoseconds: self.nanoseconds }
+impl IntoGuest<guest_io::time::Datetime> for host_io::time::Datetime {
+    fn into_guest(self) -> guest_io::time::Datetime {
+        guest_io::time::Datetime { seconds: self.seconds, nanoseconds: self.nanoseconds }
     }
 }
 
-impl IntoGuest<g::sql::Rows> for h::sql::Rows {
-    fn into_guest(self) -> g::sql::Rows {
-        g::sql::Rows {
+impl IntoGuest<guest_io::sql::Rows> for host_io::sql::Rows {
+    fn into_guest(self) -> guest_io::sql::Rows {
+        guest_io::sql::Rows {
             columns: self.columns,
             rows: self.rows.into_iter().map(|row| row.into_iter().map(Into::into).collect()).collect(),
         }
@@ -284,13 +288,13 @@ macro_rules! native_imports {
             $(fn $drop(&self, rep: u32) {
                 let mut state = self.0.borrow_mut();
                 let view = &mut state.capabilities();
-                let dropped = h::$($drop_host)::+(view, Resource::new_own(rep)).now_or_never();
+                let dropped = host_io::$($drop_host)::+(view, Resource::new_own(rep)).now_or_never();
                 untrap(dropped.expect("dropping a resource never waits"))
             })*
             $(fn $name(&self, $($arg: $ty),*) -> $ret {
                 let mut state = self.0.borrow_mut();
                 let view = &mut state.capabilities();
-                into_guest(native_imports!(@$kind h::$($host)::+(view, $(into_host($arg)),*)))
+                into_guest(native_imports!(@$kind host_io::$($host)::+(view, $(into_host($arg)),*)))
             })*
         }
     };
