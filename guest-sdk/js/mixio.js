@@ -298,6 +298,7 @@ export const sql = {
 
 // ---- key-value -------------------------------------------------------------------------
 
+const ttl = (ttlMs) => (ttlMs === undefined ? undefined : BigInt(ttlMs));
 const bytes = (v) => (typeof v === "string" ? encoder.encode(v) : v);
 
 /** An open store: values are bytes (strings are stored as UTF-8). */
@@ -313,7 +314,7 @@ class Store {
     return value === undefined ? undefined : decoder.decode(value);
   }
   set(key, value, { ttlMs } = {}) {
-    call(() => this.inner.set(key, bytes(value), ttlMs === undefined ? undefined : BigInt(ttlMs)));
+    call(() => this.inner.set(key, bytes(value), ttl(ttlMs)));
   }
   /** The values of `keys` (a `Uint8Array`, or `undefined` where a key is not set), in their
    * order, in one call to the host: at most 256 keys, whose values total at most 16 MiB. */
@@ -325,7 +326,7 @@ class Store {
   setMany(entries, { ttlMs } = {}) {
     const pairs = entries instanceof Map || Array.isArray(entries) ? [...entries] : Object.entries(entries);
     const list = pairs.map(([key, value]) => [key, bytes(value)]);
-    call(() => this.inner.setMany(list, ttlMs === undefined ? undefined : BigInt(ttlMs)));
+    call(() => this.inner.setMany(list, ttl(ttlMs)));
   }
   delete(key) {
     return call(() => this.inner.delete(key));

@@ -53,8 +53,7 @@ impl Store {
 
     /// Sets `key` to `value`, expiring after `ttl`.
     pub fn set_with_ttl(&self, key: &str, value: impl AsRef<[u8]>, ttl: Duration) -> Result<(), Error> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        Ok(crate::sys::kv_set(&self.0, key, value.as_ref(), Some(ms))?)
+        Ok(crate::sys::kv_set(&self.0, key, value.as_ref(), Some(ttl_ms(ttl)))?)
     }
 
     /// Sets `key` to `value` serialized as JSON.
@@ -89,8 +88,7 @@ impl Store {
         entries: &[(impl AsRef<str>, impl AsRef<[u8]>)],
         ttl: Duration,
     ) -> Result<(), Error> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        Ok(crate::sys::kv_set_many(&self.0, &owned(entries), Some(ms))?)
+        Ok(crate::sys::kv_set_many(&self.0, &owned(entries), Some(ttl_ms(ttl)))?)
     }
 
     /// Removes `key`; true if it was set.
@@ -123,6 +121,11 @@ impl Store {
     ) -> Result<bool, Error> {
         Ok(crate::sys::kv_compare_and_swap(&self.0, key, expected, value.as_ref())?)
     }
+}
+
+/// `ttl` in whole milliseconds, as the host takes it.
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn owned(entries: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Vec<(String, Vec<u8>)> {

@@ -41,9 +41,7 @@ class Store(Handle):
     def set(self, key, value, ttl=None):
         """Sets ``key`` to ``value`` (``str`` or ``bytes``), expiring after ``ttl`` seconds if
         given."""
-        if ttl is not None and ttl < 0:
-            raise InvalidArgument("a TTL must not be negative")
-        ttl_ms = None if ttl is None else int(ttl * 1000)
+        ttl_ms = _ttl_ms(ttl)
         _errors.call(self._inner.set, key, _bytes(value), ttl_ms)
 
     def get_many(self, keys):
@@ -55,9 +53,7 @@ class Store(Handle):
         """Sets each key of ``entries`` (a dict, or pairs) to its value (``str`` or ``bytes``),
         expiring after ``ttl`` seconds if given, in one call to the host, all or none: at most
         256 entries, whose values total at most 16 MiB."""
-        if ttl is not None and ttl < 0:
-            raise InvalidArgument("a TTL must not be negative")
-        ttl_ms = None if ttl is None else int(ttl * 1000)
+        ttl_ms = _ttl_ms(ttl)
         pairs = entries.items() if hasattr(entries, "items") else entries
         _errors.call(self._inner.set_many, [(key, _bytes(value)) for key, value in pairs], ttl_ms)
 
@@ -85,6 +81,13 @@ class Store(Handle):
 
     def __contains__(self, key):
         return self.exists(key)
+
+
+def _ttl_ms(ttl):
+    """``ttl`` seconds in milliseconds, as the host takes them (``None``: no expiry)."""
+    if ttl is not None and ttl < 0:
+        raise InvalidArgument("a TTL must not be negative")
+    return None if ttl is None else int(ttl * 1000)
 
 
 def _bytes(value):

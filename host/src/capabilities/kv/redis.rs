@@ -63,6 +63,11 @@ fn backend(e: redis::RedisError) -> KvError {
     KvError::Backend(format!("redis: {e}"))
 }
 
+/// `ttl` in whole milliseconds for `PSETEX`, which refuses 0.
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 /// Escapes the glob characters of a `SCAN MATCH` pattern.
 fn glob_escape(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
@@ -84,10 +89,7 @@ impl KvBackend for RedisKv {
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
         let mut conn = self.conn().await?;
         match ttl {
-            Some(ttl) => {
-                let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                conn.pset_ex(key, value, ms).await.map_err(backend)
-            }
+            Some(ttl) => conn.pset_ex(key, value, ttl_ms(ttl)).await.map_err(backend),
             None => conn.set(key, value).await.map_err(backend),
         }
     }
@@ -120,10 +122,7 @@ impl KvBackend for RedisKv {
         pipe.atomic();
         for (key, value) in entries {
             match ttl {
-                Some(ttl) => {
-                    let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-                    pipe.pset_ex(key, value, ms).ignore()
-                }
+                Some(ttl) => pipe.pset_ex(key, value, ttl_ms(ttl)).ignore(),
                 None => pipe.set(key, value).ignore(),
             };
         }

@@ -50,6 +50,10 @@ fn expiry(now: i64, ttl: Option<Duration>) -> Option<i64> {
     ttl.map(|t| now.saturating_add(i64::try_from(t.as_millis()).unwrap_or(i64::MAX)))
 }
 
+/// Sets a key's value and expiry, whether it exists or not.
+const UPSERT: &str = "INSERT INTO mixio_kv (key, value, expires_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
 const LIVE: &str = "(expires_at IS NULL OR expires_at > ?2)";
 
 #[async_trait::async_trait]
@@ -66,11 +70,7 @@ impl KvBackend for SqliteKv {
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), KvError> {
         let (key, value) = (key.to_string(), value.to_vec());
         self.run(move |c, now| {
-            c.execute(
-                "INSERT INTO mixio_kv (key, value, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                params![key, value, expiry(now, ttl)],
-            )?;
+            c.execute(UPSERT, params![key, value, expiry(now, ttl)])?;
             Ok(Ok(()))
         })
         .await
@@ -103,10 +103,7 @@ impl KvBackend for SqliteKv {
         self.run(move |c, now| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
-                let mut statement = tx.prepare_cached(
-                    "INSERT INTO mixio_kv (key, value, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                )?;
+                let mut statement = tx.prepare_cached(UPSERT)?;
                 for (key, value) in &entries {
                     statement.execute(params![key, value, expiry(now, ttl)])?;
                 }
@@ -162,11 +159,7 @@ impl KvBackend for SqliteKv {
                 Ok(next) => next,
                 Err(e) => return Ok(Err(e)),
             };
-            tx.execute(
-                "INSERT INTO mixio_kv (key, value, expires_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                params![key, next.to_string().into_bytes(), current.and_then(|(_, e)| e)],
-            )?;
+            tx.execute(UPSERT, params![key, next.to_string().into_bytes(), current.and_then(|(_, e)| e)])?;
             tx.commit()?;
             Ok(Ok(next))
         })
