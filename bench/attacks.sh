@@ -20,7 +20,7 @@ PORT=${PORT:-18091}
 ADMIN_PORT=$((PORT + 1))
 MIXIO=${MIXIO:-target/release/mixio}
 DIR=bench/.tools/attacks
-cargo build -q --release -p mixio-host --bin mixio
+cargo build -q --release -p mixio-serve --bin mixio
 cargo build -q --release -p mixio-bench --bin attacks
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -q --release --target wasm32-wasip2 -p hello -p hostile

@@ -27,7 +27,7 @@ if [ ! -x "$WASMTIME" ]; then
 fi
 # Two builds, not one: built together, cargo would give `mixio` the features the baseline's
 # dependencies turn on (sqlx turns on `tracing`'s `log`, which makes every span cost more).
-cargo build -q --release -p mixio-host --bin mixio
+cargo build -q --release -p mixio-serve --bin mixio
 cargo build -q --release -p food-delivery-native
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -q --release --target wasm32-wasip2 -p wasi-hello -p hello -p sleepy -p food-delivery -p kitchen

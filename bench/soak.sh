@@ -15,7 +15,7 @@ DURATION=${DURATION:-600}
 PORT=${PORT:-18090}
 MIXIO=${MIXIO:-target/release/mixio}
 DIR=bench/.tools/soak
-cargo build -q --release -p mixio-host -p mixio-bench --bin mixio --bin soak
+cargo build -q --release -p mixio-serve -p mixio-bench --bin mixio --bin soak
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -q --release --target wasm32-wasip2 -p food-delivery -p kitchen -p hostile
 G=$PWD/target/wasm32-wasip2/release

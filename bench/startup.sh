@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build -q --release -p mixio-host --bin mixio
+cargo build -q --release -p mixio-serve --bin mixio
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || true
 cargo build -q --release --target wasm32-wasip2 -p food-delivery -p kitchen
 G=$PWD/target/wasm32-wasip2/release
@@ -32,7 +32,7 @@ ready_ms() {
     local out=$DIR/out log=$DIR/log start now
     : >"$out"
     start=$(date +%s%N)
-    MIXIO_CACHE_DIR=$DIR/cache RUST_LOG=warn,mixio_host=info target/release/mixio serve "$1" \
+    MIXIO_CACHE_DIR=$DIR/cache RUST_LOG=warn,mixio_host=info,mixio_serve=info target/release/mixio serve "$1" \
         --listen 127.0.0.1:0 >"$out" 2>"$log" &
     local pid=$!
     until grep -q "^mixio: serving" "$out"; do

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mixio_host::serve::App;
+use mixio_serve::App;
 
 fuzz_target!(|text: &str| {
     match App::from_toml(text, "/nonexistent".as_ref()) {

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use mixio_host::serve::ServerLimits;
-use mixio_host::units;
+use mixio_serve::ServerLimits;
+use mixio_serve::units;
 
 fuzz_target!(|text: &str| {
     let durations = Duration::from_millis(1)..=Duration::from_secs(24 * 3600);
@@ -22,5 +22,5 @@ fuzz_target!(|text: &str| {
     for key in ServerLimits::KEYS {
         let _ = limits.set(key, text);
     }
-    let _ = mixio_host::Io::parse(text);
+    let _ = mixio_host::IoMode::parse(text);
 });

@@ -21,7 +21,7 @@ use crate::capabilities::bindings::{HANDLER_EXPORT, HandlerPre, Request, Respons
 use crate::capabilities::{ComponentCaps, Grants};
 use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
-use crate::runtime::{Io, Runtime};
+use crate::runtime::{IoMode, Runtime};
 use crate::state::GuestState;
 use crate::stdio::{GuestOutput, Stream};
 use crate::task::AbortOnDrop;
@@ -70,7 +70,7 @@ struct ComponentInner {
     max_memory: usize,
 }
 
-/// A handler: a pre-instantiated component (called in the host's [`Io`] mode), or a native
+/// A handler: a pre-instantiated component (called in the host's [`IoMode`]), or a native
 /// guest.
 #[derive(Clone)]
 enum Handler {
@@ -140,7 +140,7 @@ impl Component {
             )));
         }
 
-        if has_proxy && !has_handler && matches!(inner.io, Io::Blocking { .. }) {
+        if has_proxy && !has_handler && matches!(inner.io, IoMode::Blocking { .. }) {
             return Err(load_error(
                 "it is a wasi:http component, which runs in async mode only (this host is in blocking mode)"
                     .into(),
@@ -198,7 +198,7 @@ impl Component {
     }
 
     /// The component's name (its file stem, or the name given to
-    /// [`Host::load_bytes`]); it tags log lines and errors.
+    /// [`Host::load_bytes`](crate::Host::load_bytes)); it tags log lines and errors.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
@@ -253,11 +253,12 @@ impl Component {
         self.call_http_holding(request, timeout, ()).await
     }
 
-    /// [`call_http`](Component::call_http), holding `slot` (an admission permit) until the
-    /// instance is gone (it may run on after its response's body is sent). The body does not
+    /// [`call_http`](Component::call_http), holding `slot` until the instance is gone (it may
+    /// run on after its response's body is sent): an HTTP trigger's admission permit, so that
+    /// the instances of a component are counted for as long as they live. The body does not
     /// hold it: what is left of the body once the instance is gone is buffered, and a client
     /// slow to read it must not keep the component's slot.
-    pub(crate) async fn call_http_holding<B>(
+    pub async fn call_http_holding<B>(
         &self,
         request: hyper::Request<B>,
         timeout: Option<Duration>,
@@ -289,7 +290,7 @@ impl Component {
 
         let component = self.clone();
         let (failure_sender, failure) = tokio::sync::oneshot::channel();
-        let mut instance = Occupied { store, _slot: slot };
+        let mut instance = HttpInstance { store, _slot: slot };
         let guest = async move {
             let store = &mut instance.store;
             let work = async {
@@ -407,11 +408,11 @@ impl Component {
             (store, result)
         }
         match (pre, self.inner.host.io) {
-            (Handler::Wasm(pre), Io::Async) => {
+            (Handler::Wasm(pre), IoMode::Async) => {
                 let (store, result) = call(pre, new_store(), request).await;
                 result.map_err(|e| self.guest_error(&store, e))
             }
-            (Handler::Wasm(pre), Io::Blocking { .. }) => {
+            (Handler::Wasm(pre), IoMode::Blocking { .. }) => {
                 let thread = self.blocking_thread().await?;
                 self.on_blocking_thread(thread, new_store(), timeout, move |store| call(pre, store, request))
                     .await
@@ -476,11 +477,11 @@ impl Component {
             (store, exit_code(result))
         }
         match self.inner.host.io {
-            Io::Async => {
+            IoMode::Async => {
                 let (store, result) = run(pre, self.new_store(&mut wasi, stderr)).await;
                 result.map_err(|e| self.guest_error(&store, e))
             }
-            Io::Blocking { .. } => {
+            IoMode::Blocking { .. } => {
                 let thread = self.blocking_thread().await?;
                 let store = self.new_store(&mut wasi, stderr);
                 self.on_blocking_thread(thread, store, timeout, move |store| run(pre, store)).await
@@ -597,7 +598,7 @@ struct GuestBody {
 /// A `wasi:http` guest's store and the slot it occupies. Fields drop in order: the store, and
 /// with it the instance's place in the pool, is gone before the slot is given back, however
 /// the guest's task ends (finished, failed, or aborted).
-struct Occupied {
+struct HttpInstance {
     store: Store<GuestState>,
     _slot: Box<dyn Send + Sync>,
 }

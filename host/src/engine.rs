@@ -31,6 +31,24 @@ pub struct Limits {
     pub timeout: Option<Duration>,
 }
 
+impl Limits {
+    /// Checks that a pool of [`max_instances`](Limits::max_instances) memories of
+    /// [`max_memory`](Limits::max_memory) bytes fits the process's address space, as
+    /// [`HostBuilder::build`](crate::HostBuilder::build) does: a front end can then name the
+    /// setting to lower before it builds anything.
+    ///
+    /// ```
+    /// let mut limits = mixio_host::Limits::default();
+    /// assert!(limits.check_address_space().is_ok());
+    /// limits.max_instances = 100_000;
+    /// limits.max_memory = 4 << 30;
+    /// assert!(limits.check_address_space().is_err());
+    /// ```
+    pub fn check_address_space(&self) -> Result<(), String> {
+        check_pool(self.max_instances, self.max_memory).map(|_| ())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {

@@ -9,14 +9,14 @@ use std::time::Duration;
 use tracing::Instrument;
 use wasmtime::component::{ComponentNamedList, Lift, Linker, Lower};
 
-use crate::capabilities::http_client::HttpConfig;
+use crate::capabilities::http_client::{HttpConfig, LocalServer};
 use crate::capabilities::pubsub::Subscription;
 use crate::capabilities::{Backends, Grants};
 use crate::component::Component;
 use crate::engine::{self, EpochTicker, Limits};
 use crate::error::Error;
 use crate::metrics::{Metrics, host_call};
-use crate::runtime::{Io, Runtime};
+use crate::runtime::{IoMode, Runtime};
 use crate::state::GuestState;
 
 /// Adds a host function to a host's linker.
@@ -31,12 +31,12 @@ pub struct HostBuilder {
     sql_databases: Vec<(String, String)>,
     pubsub: Option<String>,
     http: HttpConfig,
-    io: Io,
+    io: IoMode,
 }
 
 impl HostBuilder {
-    /// Sets how guests are called ([`Io::Async`] by default).
-    pub fn io(mut self, io: Io) -> Self {
+    /// Sets how guests are called ([`IoMode::Async`] by default).
+    pub fn io(mut self, io: IoMode) -> Self {
         self.io = io;
         self
     }
@@ -170,7 +170,7 @@ impl HostBuilder {
                 l.max_memory
             ));
         }
-        if let Io::Blocking { threads: 0 } = self.io {
+        if let IoMode::Blocking { threads: 0 } = self.io {
             return config("the blocking thread pool needs at least 1 thread".into());
         }
         if l.max_wasm_stack < 64 << 10 {
@@ -204,8 +204,8 @@ impl HostBuilder {
             extension(&mut linker).map_err(|e| Error::Config(format!("cannot add host function: {e:#}")))?;
         }
         let threads = match self.io {
-            Io::Async => 0,
-            Io::Blocking { threads } => threads,
+            IoMode::Async => 0,
+            IoMode::Blocking { threads } => threads,
         };
         let ticker = EpochTicker::start(&engine)
             .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
@@ -252,7 +252,7 @@ impl Host {
             sql_databases: Vec::new(),
             pubsub: None,
             http: HttpConfig::default(),
-            io: Io::Async,
+            io: IoMode::Async,
         }
     }
 
@@ -276,8 +276,10 @@ impl Host {
         self.load_named(path, name, grants)
     }
 
-    /// Loads the component at `path` under `name` (errors name the path).
-    pub(crate) fn load_named(&self, path: &Path, name: String, grants: &Grants) -> Result<Component, Error> {
+    /// Like [`Host::load_with`], naming the component `name` rather than after its file: its
+    /// log lines, errors and default namespace use that name (load errors still name the
+    /// path).
+    pub fn load_named(&self, path: &Path, name: String, grants: &Grants) -> Result<Component, Error> {
         let display = path.display().to_string();
         let load_error = |reason: String| Error::Load { name: display.clone(), reason };
         regular_file(path).map_err(load_error)?;
@@ -348,6 +350,22 @@ impl Host {
             .map_err(|e| Error::Backend(format!("pubsub: {e}")))
     }
 
+    /// Subscribes to what guests (and [`Host::send_websocket`]) send to websocket channel
+    /// `channel`, on every host sharing this host's pub/sub backend: the seam of a server that
+    /// has websocket clients on that channel.
+    pub async fn subscribe_websocket(&self, channel: &str) -> Result<Subscription, Error> {
+        use crate::capabilities::websocket;
+        websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
+        self.subscribe(&websocket::subject(channel)).await
+    }
+
+    /// Answers guests' outbound requests to `origin` (a server's URL, e.g. its `${self}`) with
+    /// `server`, in-process, from now on and for as long as `server` lives: the seam through
+    /// which an HTTP trigger serves the requests of its own components to itself.
+    pub fn serve_locally(&self, origin: &url::Url, server: std::sync::Weak<dyn LocalServer>) {
+        self.inner.backends.http.serve_locally(origin, server);
+    }
+
     /// Sends `text` to the websocket clients of `channel` (on every server sharing this host's
     /// pub/sub backend), as a guest's `mixio::ws::send` does.
     pub async fn send_websocket(&self, channel: &str, text: &str) -> Result<(), Error> {
@@ -357,7 +375,7 @@ impl Host {
     }
 
     /// How the host calls guests.
-    pub fn io(&self) -> Io {
+    pub fn io(&self) -> IoMode {
         self.inner.io
     }
 
@@ -382,9 +400,14 @@ impl Host {
     }
 }
 
-/// Checks that `path` (after symlinks) is a regular file: reading a FIFO would block until a
-/// writer comes, a directory or a device is never a component or a manifest.
-pub(crate) fn regular_file(path: &Path) -> Result<(), String> {
+/// Checks that `path` (after symlinks) is a regular file, as [`Host::load`] does before it
+/// reads one: reading a FIFO would block until a writer comes, a directory or a device is
+/// never a component or a manifest. The error says what the path is instead.
+///
+/// ```
+/// assert!(mixio_host::regular_file("/dev/null".as_ref()).unwrap_err().contains("a device"));
+/// ```
+pub fn regular_file(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::FileTypeExt;
     let kind = std::fs::metadata(path).map_err(|e| e.to_string())?.file_type();
     let what = if kind.is_file() {

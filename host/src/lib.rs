@@ -18,7 +18,7 @@ macro_rules! same_variant {
 }
 
 mod blocking;
-mod body;
+pub mod body;
 pub mod capabilities;
 mod component;
 mod deadline;
@@ -26,24 +26,23 @@ mod engine;
 mod error;
 mod host;
 mod metrics;
-pub mod native;
+mod native;
 mod progress;
 mod runtime;
-pub mod serve;
 mod sqlite;
 mod state;
 mod stdio;
 mod task;
-pub mod units;
 
 pub use capabilities::Grants;
 pub use capabilities::bindings::{Request, Response};
-pub use component::{Call, Component, ComponentKind, Run};
+pub use component::{Call, Component, ComponentKind, HttpBody, Run};
 pub use engine::Limits;
 pub use error::Error;
-pub use host::{Host, HostBuilder};
+pub use host::{Host, HostBuilder, regular_file};
 pub use metrics::{Backend, BackendCalls, Metrics};
-pub use runtime::Io;
+pub use native::NativeHandler;
+pub use runtime::{IoMode, MAX_BLOCKING_THREADS};
 
 /// Native fibers (the `mixio-fiber` crate): synchronous code that awaits futures, as native
 /// guests and blocking mode use them.

@@ -23,11 +23,11 @@ use mixio::native::{Connection, Store};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::Resource;
 
-use crate::capabilities::HasCapabilities;
 use crate::capabilities::bindings::mixio::io as host_io;
 use crate::capabilities::bindings::{Request, Response};
 use crate::capabilities::kv::OpenStore;
 use crate::capabilities::sql::OpenConnection;
+use crate::capabilities::view;
 use crate::error::Error;
 use crate::state::GuestState;
 use mixio_fiber as fiber;
@@ -287,13 +287,13 @@ macro_rules! native_imports {
             // fiber, on a thread that runs a runtime, where blocking would panic in a panic.
             $(fn $drop(&self, rep: u32) {
                 let mut state = self.0.borrow_mut();
-                let view = &mut state.capabilities();
+                let view = &mut view(&mut *state);
                 let dropped = host_io::$($drop_host)::+(view, Resource::new_own(rep)).now_or_never();
                 untrap(dropped.expect("dropping a resource never waits"))
             })*
             $(fn $name(&self, $($arg: $ty),*) -> $ret {
                 let mut state = self.0.borrow_mut();
-                let view = &mut state.capabilities();
+                let view = &mut view(&mut *state);
                 into_guest(native_imports!(@$kind host_io::$($host)::+(view, $(into_host($arg)),*)))
             })*
         }

@@ -12,7 +12,7 @@ use crate::state::GuestState;
 
 /// How a host calls its guests: the same component runs either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Io {
+pub enum IoMode {
     /// Each call runs on a Wasmtime fiber; an import that waits suspends the fiber and frees
     /// the thread for other calls. Thousands of calls wait at once on a few threads.
     Async,
@@ -24,12 +24,12 @@ pub enum Io {
     },
 }
 
-impl std::fmt::Display for Io {
-    /// As [`Io::parse`] reads it: `async` or `blocking:THREADS`.
+impl std::fmt::Display for IoMode {
+    /// As [`IoMode::parse`] reads it: `async` or `blocking:THREADS`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Io::Async => f.write_str("async"),
-            Io::Blocking { threads } => write!(f, "blocking:{threads}"),
+            IoMode::Async => f.write_str("async"),
+            IoMode::Blocking { threads } => write!(f, "blocking:{threads}"),
         }
     }
 }
@@ -37,17 +37,19 @@ impl std::fmt::Display for Io {
 /// The most threads blocking mode's pool may have.
 pub const MAX_BLOCKING_THREADS: usize = 10_000;
 
-impl Io {
+impl IoMode {
     /// Blocking mode with its default pool of 64 threads.
-    pub const BLOCKING: Io = Io::Blocking { threads: 64 };
+    pub const BLOCKING: IoMode = IoMode::Blocking { threads: 64 };
 
     /// Parses `async`, `blocking` or `blocking:N` (N threads).
-    pub fn parse(text: &str) -> Result<Io, String> {
+    pub fn parse(text: &str) -> Result<IoMode, String> {
         match text.split_once(':') {
-            None if text == "async" => Ok(Io::Async),
-            None if text == "blocking" => Ok(Io::BLOCKING),
+            None if text == "async" => Ok(IoMode::Async),
+            None if text == "blocking" => Ok(IoMode::BLOCKING),
             Some(("blocking", n)) => match n.parse::<usize>() {
-                Ok(threads) if (1..=MAX_BLOCKING_THREADS).contains(&threads) => Ok(Io::Blocking { threads }),
+                Ok(threads) if (1..=MAX_BLOCKING_THREADS).contains(&threads) => {
+                    Ok(IoMode::Blocking { threads })
+                }
                 _ => Err(format!(
                     "`{text}`: the thread count must be a whole number from 1 to {MAX_BLOCKING_THREADS}"
                 )),
@@ -67,7 +69,7 @@ pub(crate) struct Runtime {
     pub(crate) counters: Arc<Counters>,
     pub(crate) backends: Backends,
     pub(crate) cache: Option<Cache>,
-    pub(crate) io: Io,
+    pub(crate) io: IoMode,
     /// Blocking mode's thread pool: a permit per thread.
     pub(crate) blocking_threads: Arc<tokio::sync::Semaphore>,
     /// The threads of native guests, started with the first one loaded.

@@ -9,7 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::http_client::WasiHttpHooksImpl;
-use crate::capabilities::{CapabilitiesCtx, CapabilitiesView, ComponentCaps, HasCapabilities};
+use crate::capabilities::{CapabilitiesCtx, ComponentCaps, HasCapabilities};
 use crate::metrics::{Counters, StoreCounters};
 use crate::stdio::GuestOutput;
 
@@ -78,8 +78,8 @@ impl WasiView for GuestState {
 }
 
 impl HasCapabilities for GuestState {
-    fn capabilities(&mut self) -> CapabilitiesView<'_> {
-        CapabilitiesView { ctx: &mut self.capabilities, table: &mut self.table }
+    fn capabilities(&mut self) -> (&mut CapabilitiesCtx, &mut ResourceTable) {
+        (&mut self.capabilities, &mut self.table)
     }
 }
 

@@ -39,7 +39,7 @@ impl MixioServe {
     }
 
     fn start_command(mut command: Command, env: &[(&str, &str)]) -> MixioServe {
-        command.env("RUST_LOG", "warn,mixio_host=info,mixio::guest=info");
+        command.env("RUST_LOG", "warn,mixio_host=info,mixio_serve=info,mixio::guest=info");
         for (k, v) in env {
             command.env(k, v);
         }
@@ -168,12 +168,12 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 
 /// A server in this process (its counters and host can be read), serving `manifest` until
 /// the calling runtime ends. Returns its URL, its counters and its host.
-pub async fn start_in_process(manifest: &str) -> (String, mixio_host::serve::ServerStats, mixio_host::Host) {
+pub async fn start_in_process(manifest: &str) -> (String, mixio_serve::ServerStats, mixio_host::Host) {
     let dir = scratch_dir("inproc");
     let path = dir.join("mixio.toml");
     std::fs::write(&path, manifest).expect("write the manifest");
-    let app = mixio_host::serve::App::from_manifest(&path).expect("a valid manifest");
-    let server = mixio_host::serve::Server::bind(app, "127.0.0.1:0".parse().expect("an address"))
+    let app = mixio_serve::App::from_manifest(&path).expect("a valid manifest");
+    let server = mixio_serve::Server::bind(app, "127.0.0.1:0".parse().expect("an address"))
         .await
         .expect("the server binds");
     let (url, stats, host) = (server.url().to_string(), server.stats(), server.host().clone());

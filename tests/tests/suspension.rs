@@ -113,7 +113,7 @@ async fn wait_until(cond: impl Fn() -> bool) {
 #[test]
 fn in_blocking_mode_a_pool_of_8_threads_runs_at_most_8_guests_at_once() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let host = Host::builder().io(mixio_host::Io::Blocking { threads: 8 }).build().unwrap();
+    let host = Host::builder().io(mixio_host::IoMode::Blocking { threads: 8 }).build().unwrap();
     let sleepy = host.load(guest("sleepy")).unwrap();
     let statuses = runtime.block_on(async {
         let calls: Vec<_> =
@@ -133,7 +133,7 @@ fn in_blocking_mode_a_pool_of_8_threads_runs_at_most_8_guests_at_once() {
 #[test]
 fn in_blocking_mode_the_deadline_stops_a_spinning_or_waiting_guest() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let host = Host::builder().io(mixio_host::Io::Blocking { threads: 2 }).build().unwrap();
+    let host = Host::builder().io(mixio_host::IoMode::Blocking { threads: 2 }).build().unwrap();
     let hostile = host.load(guest("hostile")).unwrap();
     let sleepy = host.load(guest("sleepy")).unwrap();
     runtime.block_on(async {

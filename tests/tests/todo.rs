@@ -4,7 +4,7 @@
 
 use std::future::IntoFuture;
 
-use mixio_host::{Grants, Host, Io, Request, Response};
+use mixio_host::{Grants, Host, IoMode, Request, Response};
 use mixio_tests::{guest, services};
 use serde_json::{Value, json};
 
@@ -140,26 +140,26 @@ impl Db {
 
 #[tokio::test]
 async fn todo_on_sqlite() {
-    todo_on_sqlite_with(Io::Async).await;
+    todo_on_sqlite_with(IoMode::Async).await;
 }
 
 /// The same `.wasm`, the same suite, each call blocking a thread of a pool.
 #[tokio::test]
 async fn todo_on_sqlite_in_blocking_mode() {
-    todo_on_sqlite_with(Io::Blocking { threads: 4 }).await;
+    todo_on_sqlite_with(IoMode::Blocking { threads: 4 }).await;
 }
 
 #[tokio::test]
 async fn todo_on_postgres() {
-    todo_on_postgres_with(Io::Async).await;
+    todo_on_postgres_with(IoMode::Async).await;
 }
 
 #[tokio::test]
 async fn todo_on_postgres_in_blocking_mode() {
-    todo_on_postgres_with(Io::Blocking { threads: 4 }).await;
+    todo_on_postgres_with(IoMode::Blocking { threads: 4 }).await;
 }
 
-async fn todo_on_sqlite_with(io: Io) {
+async fn todo_on_sqlite_with(io: IoMode) {
     let dir = std::env::temp_dir().join(services::unique_name("mixio-todo"));
     let path = dir.join("app.db");
     let host = Host::builder()
@@ -177,7 +177,7 @@ async fn todo_on_sqlite_with(io: Io) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-async fn todo_on_postgres_with(io: Io) {
+async fn todo_on_postgres_with(io: IoMode) {
     let Some(url) = services::postgres() else { return };
     // A schema of its own, so tests run in parallel and repeatedly.
     let schema = services::unique_name("todo");

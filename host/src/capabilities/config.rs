@@ -2,18 +2,31 @@
 
 use std::collections::BTreeMap;
 
-use crate::capabilities::CapabilitiesView;
 use crate::capabilities::bindings::mixio::io::config::Host;
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View};
+
+/// The configuration capability: a component's variables, with their environment overrides
+/// applied at load.
+pub(crate) struct Config;
+
+impl Capability for Config {
+    type Grants = BTreeMap<String, String>;
+    type State = ();
+
+    fn resolve(_: &str, grants: &Grants, _: &Backends) -> Resolved<Self::Grants> {
+        Ok(resolve(&grants.config))
+    }
+}
 
 /// The environment variable that overrides configuration variable `name`.
-pub fn env_override_name(name: &str) -> String {
+pub(crate) fn env_override_name(name: &str) -> String {
     let key: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("MIXIO_CONFIG_{key}")
 }
 
 /// Applies environment overrides to the granted variables.
-pub(crate) fn resolve(vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn resolve(vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     resolve_with(vars, |key| std::env::var(key).ok())
 }
 
@@ -26,10 +39,10 @@ fn resolve_with(
         .collect()
 }
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, Config> {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        let found = self.caps.config.get(&key).cloned();
-        tracing::trace!(component = %self.component, key, found = found.is_some(), "config.get");
+        let found = self.grants.get(&key).cloned();
+        tracing::trace!(component = %self.caller.component, key, found = found.is_some(), "config.get");
         Ok(found)
     }
 }

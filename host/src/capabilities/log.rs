@@ -1,15 +1,18 @@
 //! `mixio:io/log`: guest messages become `tracing` events tagged with the component.
 
-use crate::capabilities::CapabilitiesView;
+use crate::capabilities::View;
 use crate::capabilities::bindings::mixio::io::log::{Host, Level};
+
+/// The log capability: every component has it (nothing to grant).
+pub(crate) struct Log;
 
 /// Longer messages are cut (on a character boundary) so a guest cannot flood the log.
 const MAX_MESSAGE: usize = 16 * 1024;
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, Log> {
     fn log(&mut self, level: Level, message: String) {
         let message = truncate(&message, MAX_MESSAGE);
-        let component = &*self.component;
+        let component = &*self.caller.component;
         match level {
             Level::Trace => tracing::trace!(target: "mixio::guest", component, "{message}"),
             Level::Debug => tracing::debug!(target: "mixio::guest", component, "{message}"),

@@ -11,7 +11,7 @@
 //! [`HostBuilder::sql_database`]: crate::HostBuilder::sql_database
 
 pub(crate) mod bindings;
-pub mod config;
+mod config;
 pub mod http_client;
 pub mod kv;
 mod log;
@@ -21,7 +21,6 @@ mod time;
 pub mod websocket;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -29,69 +28,139 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 use crate::error::Error;
 use crate::metrics::StoreCounters;
 
-/// One instance's state of mixio's capabilities: its component, grants and counters, and the
-/// handles it has open. Each call's store holds one.
-pub(crate) struct CapabilitiesCtx {
+/// The part of a store that every interface reads: the component's name and the store's
+/// counters (through which every call that waits is counted).
+pub(crate) struct Caller {
     pub(crate) component: Arc<str>,
     pub(crate) counters: Arc<StoreCounters>,
-    pub(crate) caps: Arc<ComponentCaps>,
-    pub(crate) open_kv_stores: usize,
-    pub(crate) open_sql_connections: usize,
 }
 
-impl CapabilitiesCtx {
-    pub(crate) fn new(component: Arc<str>, counters: Arc<StoreCounters>, caps: Arc<ComponentCaps>) -> Self {
-        CapabilitiesCtx { component, counters, caps, open_kv_stores: 0, open_sql_connections: 0 }
-    }
+/// One of mixio's capabilities (a WIT interface): what a component is granted of it, resolved
+/// against the host's backends at load and shared by the component's instances, and what one
+/// instance holds of it. Its WIT host traits are implemented on [`View`]`<Self>`, so an
+/// interface sees its own grants and state and no other's.
+pub(crate) trait Capability: Sized + Send + 'static {
+    /// A component's grants of this capability, resolved at load.
+    type Grants: Send + Sync + 'static;
+    /// One instance's state of this capability (its open handles, say).
+    type State: Default + Send + 'static;
+
+    /// Resolves `grants` against `backends` for component `component`: a grant of something the
+    /// host does not configure is an error naming it.
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<Self::Grants>;
 }
 
-/// What mixio's imports see of a store: the instance's capability state and its resource
-/// table (shared with WASI's). Every capability's WIT host traits are implemented on this
-/// view, never on the store's type, as wasmtime-wasi's are on `WasiCtxView`.
-pub(crate) struct CapabilitiesView<'a> {
-    pub(crate) ctx: &'a mut CapabilitiesCtx,
+/// A capability's grants, or the error that names the grant the host cannot give.
+pub(crate) type Resolved<G> = Result<G, Error>;
+
+/// Capabilities every component has: nothing to grant, no state.
+macro_rules! ungranted {
+    ($($cap:ty),*) => {
+        $(impl Capability for $cap {
+            type Grants = ();
+            type State = ();
+
+            fn resolve(_: &str, _: &Grants, _: &Backends) -> Resolved<()> {
+                Ok(())
+            }
+        })*
+    };
+}
+
+ungranted!(time::Time, log::Log);
+
+/// What one interface's imports see of a store (as wasmtime-wasi's interfaces see their
+/// `*CtxView`s): the component's grants of that capability, the instance's state of it, the
+/// caller, and the resource table (shared with WASI's).
+pub(crate) struct View<'a, C: Capability> {
+    pub(crate) grants: &'a C::Grants,
+    pub(crate) state: &'a mut C::State,
+    pub(crate) caller: &'a Caller,
     pub(crate) table: &'a mut ResourceTable,
-}
-
-impl std::ops::Deref for CapabilitiesView<'_> {
-    type Target = CapabilitiesCtx;
-    fn deref(&self) -> &CapabilitiesCtx {
-        self.ctx
-    }
-}
-
-impl std::ops::DerefMut for CapabilitiesView<'_> {
-    fn deref_mut(&mut self) -> &mut CapabilitiesCtx {
-        self.ctx
-    }
 }
 
 /// A store's data that holds mixio's capability state (as `WasiView` is for WASI's).
 pub(crate) trait HasCapabilities: Send {
-    fn capabilities(&mut self) -> CapabilitiesView<'_>;
+    /// The store's capability state and its resource table.
+    fn capabilities(&mut self) -> (&mut CapabilitiesCtx, &mut ResourceTable);
 }
 
-/// The projection of a store's data onto [`CapabilitiesView`], for the generated
-/// `add_to_linker` functions.
-struct Capabilities;
-
-impl HasData for Capabilities {
-    type Data<'a> = CapabilitiesView<'a>;
+/// Where a capability's grants and state are in [`ComponentCaps`] and [`CapabilitiesCtx`].
+pub(crate) trait Part: Capability {
+    fn part<'a>(granted: &'a Granted, states: &'a mut States) -> (&'a Self::Grants, &'a mut Self::State);
 }
 
-/// Adds every mixio interface to `linker`.
-pub(crate) fn add_to_linker<T: HasCapabilities + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    use bindings::mixio::io;
-    let view: fn(&mut T) -> CapabilitiesView<'_> = T::capabilities;
-    io::time::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::log::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::config::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::kv::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::sql::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::http_client::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::pubsub::add_to_linker::<T, Capabilities>(linker, view)?;
-    io::websocket::add_to_linker::<T, Capabilities>(linker, view)?;
-    Ok(())
+/// The view of capability `C` of a store: the projection each interface's `add_to_linker`
+/// gets, and what native mode calls the same implementations on.
+pub(crate) fn view<T: HasCapabilities, C: Part>(store: &mut T) -> View<'_, C> {
+    let (ctx, table) = store.capabilities();
+    let (grants, state) = C::part(&ctx.caps.granted, &mut ctx.states);
+    View { grants, state, caller: &ctx.caller, table }
+}
+
+/// The capabilities, each with its field in [`Granted`] and [`States`] and its WIT interface.
+macro_rules! capabilities {
+    ($($field:ident: $cap:ty => $interface:ident,)*) => {
+        /// A component's grants, one part per capability.
+        pub(crate) struct Granted {
+            $(pub(crate) $field: <$cap as Capability>::Grants,)*
+        }
+
+        impl Granted {
+            fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Result<Granted, Error> {
+                Ok(Granted { $($field: <$cap>::resolve(component, grants, backends)?,)* })
+            }
+        }
+
+        /// One instance's state, one part per capability.
+        #[derive(Default)]
+        pub(crate) struct States {
+            $($field: <$cap as Capability>::State,)*
+        }
+
+        $(
+            impl HasData for $cap {
+                type Data<'a> = View<'a, $cap>;
+            }
+
+            impl Part for $cap {
+                fn part<'a>(granted: &'a Granted, states: &'a mut States) -> (&'a Self::Grants, &'a mut Self::State) {
+                    (&granted.$field, &mut states.$field)
+                }
+            }
+        )*
+
+        /// Adds every mixio interface to `linker`, each on its own view of the store.
+        pub(crate) fn add_to_linker<T: HasCapabilities + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+            $(bindings::mixio::io::$interface::add_to_linker::<T, $cap>(linker, view::<T, $cap>)?;)*
+            Ok(())
+        }
+    };
+}
+
+capabilities! {
+    time: time::Time => time,
+    log: log::Log => log,
+    config: config::Config => config,
+    kv: kv::Kv => kv,
+    sql: sql::Sql => sql,
+    http: http_client::Http => http_client,
+    pubsub: pubsub::PubSub => pubsub,
+    websocket: websocket::Websocket => websocket,
+}
+
+/// One instance's state of mixio's capabilities: its caller, its component's grants, and each
+/// capability's state. Each call's store holds one.
+pub(crate) struct CapabilitiesCtx {
+    caller: Caller,
+    caps: Arc<ComponentCaps>,
+    states: States,
+}
+
+impl CapabilitiesCtx {
+    pub(crate) fn new(component: Arc<str>, counters: Arc<StoreCounters>, caps: Arc<ComponentCaps>) -> Self {
+        CapabilitiesCtx { caller: Caller { component, counters }, caps, states: States::default() }
+    }
 }
 
 /// What one component may use, given at load ([`Host::load_with`](crate::Host::load_with)).
@@ -205,48 +274,22 @@ impl Backends {
 
     /// Sets the pub/sub backend from its URL.
     pub(crate) fn set_pubsub(&mut self, url: &str) -> Result<(), Error> {
-        let bad = |reason: String| Error::Config(format!("pubsub = {:?}: {reason}", redact(url)));
-        self.pubsub = if url == "memory" {
-            Arc::new(pubsub::MemoryPubSub::default())
-        } else if url.starts_with("nats://") {
-            Arc::new(pubsub::NatsPubSub::new(url))
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            Arc::new(pubsub::RedisPubSub::new(url).map_err(bad)?)
-        } else {
-            return Err(bad(
-                "unknown backend; use `memory`, `nats://HOST:PORT` or `redis://HOST:PORT`".into()
-            ));
-        };
+        self.pubsub =
+            pubsub::open(url).map_err(|e| Error::Config(format!("pubsub = {:?}: {e}", redact(url))))?;
         Ok(())
     }
 
     /// Creates the SQL database `name` from its URL.
     pub(crate) fn add_sql(&mut self, name: &str, url: &str) -> Result<(), Error> {
-        let bad = |reason: String| Error::Config(format!("sql.{name} = {:?}: {reason}", redact(url)));
-        let backend: Arc<dyn sql::SqlBackend> = if let Some(path) = url.strip_prefix("sqlite:") {
-            Arc::new(sql::SqliteDb::open(Path::new(path), SQLITE_POOL).map_err(bad)?)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Arc::new(sql::PostgresDb::new(url).map_err(bad)?)
-        } else {
-            return Err(bad("unknown backend; use `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`".into()));
-        };
-        self.sql.insert(name.to_string(), backend);
+        let db = sql::open(url).map_err(|e| Error::Config(format!("sql.{name} = {:?}: {e}", redact(url))))?;
+        self.sql.insert(name.to_string(), db);
         Ok(())
     }
 
     /// Creates the key-value store `name` from its URL.
     pub(crate) fn add_kv(&mut self, name: &str, url: &str) -> Result<(), Error> {
-        let bad = |reason: String| Error::Config(format!("kv.{name} = {:?}: {reason}", redact(url)));
-        let backend: Arc<dyn kv::KvBackend> = if url == "memory" {
-            Arc::new(kv::MemoryKv::default())
-        } else if let Some(path) = url.strip_prefix("sqlite:") {
-            Arc::new(kv::SqliteKv::open(Path::new(path)).map_err(bad)?)
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-            Arc::new(kv::RedisKv::new(url).map_err(bad)?)
-        } else {
-            return Err(bad("unknown backend; use `memory`, `sqlite:PATH` or `redis://HOST:PORT`".into()));
-        };
-        self.kv.insert(name.to_string(), backend);
+        let kv = kv::open(url).map_err(|e| Error::Config(format!("kv.{name} = {:?}: {e}", redact(url))))?;
+        self.kv.insert(name.to_string(), kv);
         Ok(())
     }
 
@@ -284,16 +327,9 @@ pub(crate) fn name_token(name: &str) -> String {
 
 /// A component's grants resolved against the host's backends, at load.
 pub(crate) struct ComponentCaps {
-    /// The component's namespace as a [`name_token`]: the first part of its keys and subjects.
-    pub(crate) namespace: String,
-    pub(crate) allowed_hosts: http_client::AllowList,
-    pub(crate) http: Arc<http_client::HttpClient>,
-    topics: Vec<String>,
-    channels: Vec<String>,
-    pub(crate) pubsub: Arc<dyn pubsub::PubSubBackend>,
-    kv: HashMap<String, Arc<dyn kv::KvBackend>>,
-    sql: HashMap<String, Arc<dyn sql::SqlBackend>>,
-    pub(crate) config: BTreeMap<String, String>,
+    /// Each capability's part.
+    pub(crate) granted: Granted,
+    /// The variables of `wasi:cli/environment`.
     pub(crate) environment: Vec<(String, String)>,
 }
 
@@ -303,53 +339,26 @@ impl ComponentCaps {
         grants: &Grants,
         backends: &Backends,
     ) -> Result<ComponentCaps, Error> {
-        let kv = granted(component, "kv store", &grants.kv, &backends.kv)?;
-        let sql = granted(component, "sql database", &grants.sql, &backends.sql)?;
-        let namespace = grants.namespace.as_deref().unwrap_or(component);
-        if namespace.is_empty() {
-            return Err(Error::Config(format!(
-                "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
-            )));
-        }
-        let namespace = name_token(namespace);
-        let allowed_hosts = http_client::AllowList::parse(&grants.allowed_hosts)
-            .map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
-        for topic in grants.topics.iter().filter(|t| *t != "*") {
-            pubsub::check_topic(topic).map_err(|e| Error::Config(format!("component `{component}`: {e}")))?;
-        }
         Ok(ComponentCaps {
-            namespace,
-            allowed_hosts,
-            http: backends.http.clone(),
-            topics: grants.topics.clone(),
-            channels: grants.channels.clone(),
-            pubsub: backends.pubsub.clone(),
-            kv,
-            sql,
-            config: config::resolve(&grants.config),
+            granted: Granted::resolve(component, grants, backends)?,
             environment: grants.environment.clone().into_iter().collect(),
         })
     }
+}
 
-    pub(crate) fn kv_store(&self, name: &str) -> Option<Arc<dyn kv::KvBackend>> {
-        self.kv.get(name).cloned()
+/// The component's namespace as a [`name_token`]: the first part of its keys and subjects.
+pub(crate) fn namespace(component: &str, grants: &Grants) -> Result<String, Error> {
+    let namespace = grants.namespace.as_deref().unwrap_or(component);
+    if namespace.is_empty() {
+        return Err(Error::Config(format!(
+            "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
+        )));
     }
-
-    pub(crate) fn sql_database(&self, name: &str) -> Option<Arc<dyn sql::SqlBackend>> {
-        self.sql.get(name).cloned()
-    }
-
-    pub(crate) fn topic_granted(&self, topic: &str) -> bool {
-        self.topics.iter().any(|t| t == "*" || t == topic)
-    }
-
-    pub(crate) fn channel_granted(&self, channel: &str) -> bool {
-        self.channels.iter().any(|c| c == "*" || c == channel)
-    }
+    Ok(name_token(namespace))
 }
 
 /// The host's backends named in a component's grants; naming one the host lacks is an error.
-fn granted<B: ?Sized>(
+pub(crate) fn granted<B: ?Sized>(
     component: &str,
     kind: &str,
     names: &[String],
@@ -365,9 +374,6 @@ fn granted<B: ?Sized>(
         })
         .collect()
 }
-
-/// Connections of a SQLite database's pool.
-const SQLITE_POOL: usize = 8;
 
 /// `url` without its password, for messages.
 fn redact(url: &str) -> String {

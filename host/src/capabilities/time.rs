@@ -3,16 +3,19 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::capabilities::CapabilitiesView;
+use crate::capabilities::View;
 use crate::capabilities::bindings::mixio::io::time::{Datetime, Host};
 use crate::metrics::host_call;
+
+/// The time capability: every component has it (nothing to grant).
+pub(crate) struct Time;
 
 /// The zero point of `monotonic-now`, fixed for the life of the process.
 static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, Time> {
     async fn sleep(&mut self, duration: u64) -> wasmtime::Result<()> {
-        host_call(&self.counters, tokio::time::sleep(Duration::from_nanos(duration))).await;
+        host_call(&self.caller.counters, tokio::time::sleep(Duration::from_nanos(duration))).await;
         Ok(())
     }
 

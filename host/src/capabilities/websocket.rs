@@ -1,14 +1,36 @@
 //! `mixio:io/websocket`: guests push text to the websocket clients of a channel.
 //!
-//! Clients connect to `GET /ws/{channel}` on `mixio serve` (see [`crate::serve`]). A guest's
+//! Clients connect to `GET /ws/{channel}` on `mixio serve` (the `mixio-serve` crate). A guest's
 //! `send` publishes the text on the host's pub/sub backend under a subject of the channel's
 //! own (`_ws.<channel, escaped>`, out of reach of guest topics); every server with clients on
 //! that channel subscribes to it, so a message reaches the clients of every host sharing the
 //! backend.
 
-use crate::capabilities::CapabilitiesView;
+use std::sync::Arc;
+
 use crate::capabilities::bindings::mixio::io::websocket::{Error, Host};
+use crate::capabilities::pubsub::PubSubBackend;
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View};
 use crate::metrics::{Backend, backend_call};
+
+/// The websocket capability.
+pub(crate) struct Websocket;
+
+/// What a component is granted of websockets: its channels, on the host's pub/sub backend.
+pub(crate) struct WebsocketGrants {
+    /// Channels the component may send to; `*` for any.
+    channels: Vec<String>,
+    backend: Arc<dyn PubSubBackend>,
+}
+
+impl Capability for Websocket {
+    type Grants = WebsocketGrants;
+    type State = ();
+
+    fn resolve(_: &str, grants: &Grants, backends: &Backends) -> Resolved<WebsocketGrants> {
+        Ok(WebsocketGrants { channels: grants.channels.clone(), backend: backends.pubsub.clone() })
+    }
+}
 
 /// Longest channel name, in bytes.
 pub const MAX_CHANNEL: usize = 128;
@@ -16,7 +38,7 @@ pub const MAX_CHANNEL: usize = 128;
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// Checks a channel name: 1 to [`MAX_CHANNEL`] bytes, no control characters.
-pub(crate) fn check_channel(channel: &str) -> Result<(), String> {
+pub fn check_channel(channel: &str) -> Result<(), String> {
     if channel.is_empty() || channel.len() > MAX_CHANNEL {
         return Err(format!("a channel name must have 1 to {MAX_CHANNEL} bytes"));
     }
@@ -34,7 +56,7 @@ pub(crate) fn subject(channel: &str) -> String {
     format!("_ws.{}", super::name_token(channel))
 }
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, Websocket> {
     async fn send(&mut self, channel: String, text: String) -> wasmtime::Result<Result<(), Error>> {
         if let Err(e) = check_channel(&channel) {
             return Ok(Err(Error::Invalid(e)));
@@ -45,20 +67,17 @@ impl Host for CapabilitiesView<'_> {
                 text.len()
             ))));
         }
-        if !self.caps.channel_granted(&channel) {
+        if !self.grants.channels.iter().any(|c| c == "*" || *c == channel) {
             return Ok(Err(Error::AccessDenied(format!(
                 "websocket channel `{channel}` is not granted to component `{}`",
-                self.component
+                self.caller.component
             ))));
         }
-        let caps = self.caps.clone();
-        Ok(backend_call(
-            &self.counters,
-            Backend::Pubsub,
-            caps.pubsub.publish(&subject(&channel), text.into()),
-        )
-        .await
-        .map_err(|e| Error::Backend(e.0)))
+        let subject = subject(&channel);
+        let publish = self.grants.backend.publish(&subject, text.into());
+        Ok(backend_call(&self.caller.counters, Backend::Pubsub, publish)
+            .await
+            .map_err(|e| Error::Backend(e.0)))
     }
 }
 

@@ -23,12 +23,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use url::Url;
 
-pub use allow::{AllowList, Refusal};
+pub(crate) use allow::{AllowList, Refusal};
 pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
 pub(crate) use wasi::WasiHttpHooksImpl;
 
-use crate::capabilities::CapabilitiesView;
 use crate::capabilities::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View};
 use crate::error::BoxError;
 use crate::metrics::{Backend, backend_call};
 
@@ -51,10 +51,33 @@ impl Default for HttpConfig {
     }
 }
 
+/// The outbound HTTP capability (`mixio:io/http-client`, and `wasi:http`'s outgoing handler
+/// through [`WasiHttpHooksImpl`]).
+pub(crate) struct Http;
+
+/// What a component is granted of outbound HTTP: the hosts it may reach, on the host's client.
+pub(crate) struct HttpGrants {
+    pub(crate) allowed_hosts: AllowList,
+    pub(crate) client: Arc<HttpClient>,
+}
+
+impl Capability for Http {
+    type Grants = HttpGrants;
+    type State = ();
+
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<HttpGrants> {
+        let allowed_hosts = AllowList::parse(&grants.allowed_hosts)
+            .map_err(|e| crate::error::Error::Config(format!("component `{component}`: {e}")))?;
+        Ok(HttpGrants { allowed_hosts, client: backends.http.clone() })
+    }
+}
+
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// A server of this process that answers the requests to its own URL in-process.
-pub(crate) trait LocalServer: Send + Sync {
+/// A server of this process that answers guests' requests to its own URL in-process, without
+/// a connection ([`Host::serve_locally`](crate::Host::serve_locally)): how an HTTP trigger
+/// serves its components' requests to itself.
+pub trait LocalServer: Send + Sync {
     /// Answers `request` (its URI is the path and query; the `host` header names the server).
     fn serve(
         self: Arc<Self>,
@@ -63,7 +86,7 @@ pub(crate) trait LocalServer: Send + Sync {
 }
 
 /// The host's outbound HTTP client.
-pub struct HttpClient {
+pub(crate) struct HttpClient {
     client: Client<Connector, Full<Bytes>>,
     config: HttpConfig,
     /// The server answering its own origin in-process, once one is bound.
@@ -77,7 +100,7 @@ impl HttpClient {
     }
 
     /// A client verifying TLS certificates against the Mozilla root store (webpki-roots).
-    pub fn new(config: HttpConfig) -> Result<HttpClient, String> {
+    pub(crate) fn new(config: HttpConfig) -> Result<HttpClient, String> {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
         let tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -108,7 +131,11 @@ impl HttpClient {
     }
 
     /// Sends `request` for a component whose allowed hosts are `allow`.
-    pub async fn send(&self, allow: &AllowList, request: OutgoingRequest) -> Result<IncomingResponse, Error> {
+    pub(crate) async fn send(
+        &self,
+        allow: &AllowList,
+        request: OutgoingRequest,
+    ) -> Result<IncomingResponse, Error> {
         let timeout = match request.timeout_ms {
             Some(ms) => self.config.timeout.min(Duration::from_millis(ms)),
             None => self.config.timeout,
@@ -288,9 +315,9 @@ impl crate::metrics::BackendFailure for Error {
     }
 }
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, Http> {
     async fn send(&mut self, request: OutgoingRequest) -> wasmtime::Result<Result<IncomingResponse, Error>> {
-        let caps = self.caps.clone();
-        Ok(backend_call(&self.counters, Backend::Http, caps.http.send(&caps.allowed_hosts, request)).await)
+        let send = self.grants.client.send(&self.grants.allowed_hosts, request);
+        Ok(backend_call(&self.caller.counters, Backend::Http, send).await)
     }
 }

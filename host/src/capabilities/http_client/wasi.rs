@@ -60,9 +60,9 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
         let uri = request.uri().to_string();
-        let allowed = url::Url::parse(&uri)
-            .map_err(|_| Error::HttpRequestUriInvalid)
-            .and_then(|url| self.caps.allowed_hosts.check(&url).map_err(|_| Error::HttpRequestDenied));
+        let allowed = url::Url::parse(&uri).map_err(|_| Error::HttpRequestUriInvalid).and_then(|url| {
+            self.caps.granted.http.allowed_hosts.check(&url).map_err(|_| Error::HttpRequestDenied)
+        });
         if let Err(e) = allowed {
             tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {e}");
             return Box::new(async move { Err(e) });
@@ -73,7 +73,7 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
             tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {message}");
             return Box::new(async move { Err(Error::InternalError(Some(message))) });
         };
-        let options = bounded(options, self.caps.http.config().timeout);
+        let options = bounded(options, self.caps.granted.http.client.config().timeout);
         let span = tracing::debug_span!("host_call", function = "wasi:http/outgoing-handler#handle", %uri);
         let counters = self.counters.clone();
         Box::new(tracing::Instrument::instrument(

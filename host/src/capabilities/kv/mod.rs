@@ -7,19 +7,21 @@ mod memory;
 mod redis;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::Resource;
 
-pub use backend::{KvBackend, KvError};
-pub use memory::MemoryKv;
-pub use redis::RedisKv;
-pub use sqlite::SqliteKv;
+pub(crate) use backend::{KvBackend, KvError};
+pub(crate) use memory::MemoryKv;
+pub(crate) use redis::RedisKv;
+pub(crate) use sqlite::SqliteKv;
 
-use crate::capabilities::CapabilitiesView;
 use crate::capabilities::bindings::mixio::io::kv::{Error, Host, HostStore};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, granted, name_token, namespace};
 use crate::metrics::{Backend, backend_call};
 
 /// Longest key a guest may use, in bytes.
@@ -33,7 +35,49 @@ pub const MAX_MANY_BYTES: usize = 16 << 20;
 /// Stores one instance may have open at once.
 pub const MAX_OPEN_STORES: usize = 64;
 
+/// The key-value capability.
+pub(crate) struct Kv;
+
+/// What a component is granted of kv: its stores, by name, and its namespace.
+pub(crate) struct KvGrants {
+    stores: HashMap<String, Arc<dyn KvBackend>>,
+    /// The component's namespace, the first part of its keys.
+    namespace: String,
+}
+
+/// One instance's state of kv.
+#[derive(Default)]
+pub(crate) struct KvState {
+    open_stores: usize,
+}
+
+impl Capability for Kv {
+    type Grants = KvGrants;
+    type State = KvState;
+
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<KvGrants> {
+        Ok(KvGrants {
+            stores: granted(component, "kv store", &grants.kv, &backends.kv)?,
+            namespace: namespace(component, grants)?,
+        })
+    }
+}
+
+/// The store a URL names: `memory`, `sqlite:PATH` or `redis://HOST:PORT`.
+pub(crate) fn open(url: &str) -> Result<Arc<dyn KvBackend>, String> {
+    Ok(if url == "memory" {
+        Arc::new(MemoryKv::default())
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Arc::new(SqliteKv::open(Path::new(path))?)
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Arc::new(RedisKv::new(url)?)
+    } else {
+        return Err("unknown backend; use `memory`, `sqlite:PATH` or `redis://HOST:PORT`".into());
+    })
+}
+
 /// An open store: its backend and the prefix of this component's keys in it.
+#[doc(hidden)]
 pub struct OpenStore {
     backend: Arc<dyn KvBackend>,
     prefix: String,
@@ -75,7 +119,7 @@ fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Error> {
     }
 }
 
-impl CapabilitiesView<'_> {
+impl View<'_, Kv> {
     /// Checks `key`, then runs `op` on the store's backend with the key in the component's
     /// namespace, counting the guest as suspended while `op` is pending.
     async fn on_key<T, F: Future<Output = Result<T, KvError>>>(
@@ -89,7 +133,7 @@ impl CapabilitiesView<'_> {
         if let Err(e) = check_key(key) {
             return Ok(Err(e));
         }
-        Ok(backend_call(&self.counters, Backend::Kv, op(backend, full_key)).await.map_err(Error::from))
+        Ok(backend_call(&self.caller.counters, Backend::Kv, op(backend, full_key)).await.map_err(Error::from))
     }
 }
 
@@ -106,26 +150,26 @@ fn check_many(count: usize, bytes: usize) -> Result<(), Error> {
     Ok(())
 }
 
-impl Host for CapabilitiesView<'_> {}
+impl Host for View<'_, Kv> {}
 
-impl HostStore for CapabilitiesView<'_> {
+impl HostStore for View<'_, Kv> {
     async fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<OpenStore>, Error>> {
-        let Some(backend) = self.caps.kv_store(&name) else {
+        let Some(backend) = self.grants.stores.get(&name).cloned() else {
             return Ok(Err(Error::AccessDenied(format!(
                 "kv store `{name}` is not granted to component `{}`",
-                self.component
+                self.caller.component
             ))));
         };
-        if self.open_kv_stores >= MAX_OPEN_STORES {
+        if self.state.open_stores >= MAX_OPEN_STORES {
             return Ok(Err(Error::Invalid(format!(
                 "too many open kv stores (the limit is {MAX_OPEN_STORES})"
             ))));
         }
         // Injective tokens with `:` between them: no two (namespace, store) pairs share a
         // prefix, nor does one prefix start another.
-        let prefix = format!("{}:{}:", self.caps.namespace, crate::capabilities::name_token(&name));
+        let prefix = format!("{}:{}:", self.grants.namespace, name_token(&name));
         let handle = self.table.push(OpenStore { backend, prefix })?;
-        self.open_kv_stores += 1;
+        self.state.open_stores += 1;
         Ok(Ok(handle))
     }
 
@@ -169,7 +213,7 @@ impl HostStore for CapabilitiesView<'_> {
         }
         let keys: Vec<String> = keys.iter().map(|key| format!("{}{key}", s.prefix)).collect();
         let values = backend.get_many(&keys, MAX_MANY_BYTES);
-        Ok(backend_call(&self.counters, Backend::Kv, values).await.map_err(Error::from))
+        Ok(backend_call(&self.caller.counters, Backend::Kv, values).await.map_err(Error::from))
     }
 
     async fn set_many(
@@ -189,7 +233,7 @@ impl HostStore for CapabilitiesView<'_> {
         let entries: Vec<(String, Vec<u8>)> =
             entries.into_iter().map(|(key, value)| (format!("{}{key}", s.prefix), value)).collect();
         let ttl = ttl_ms.map(Duration::from_millis);
-        Ok(backend_call(&self.counters, Backend::Kv, backend.set_many(&entries, ttl))
+        Ok(backend_call(&self.caller.counters, Backend::Kv, backend.set_many(&entries, ttl))
             .await
             .map_err(Error::from))
     }
@@ -221,7 +265,8 @@ impl HostStore for CapabilitiesView<'_> {
             return Ok(Err(Error::Invalid(format!("prefix exceeds the key limit of {MAX_KEY} bytes"))));
         }
         let keys =
-            backend_call(&self.counters, Backend::Kv, backend.list_keys(&(ns.clone() + &prefix))).await;
+            backend_call(&self.caller.counters, Backend::Kv, backend.list_keys(&(ns.clone() + &prefix)))
+                .await;
         Ok(keys
             .map(|keys| keys.into_iter().filter_map(|k| k.strip_prefix(&ns).map(String::from)).collect())
             .map_err(Error::from))
@@ -254,7 +299,7 @@ impl HostStore for CapabilitiesView<'_> {
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
-        self.open_kv_stores -= 1;
+        self.state.open_stores -= 1;
         Ok(())
     }
 }

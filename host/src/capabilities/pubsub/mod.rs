@@ -10,18 +10,63 @@ mod backend;
 mod nats;
 mod redis;
 
-pub use backend::{MemoryPubSub, PubSubBackend, PubSubError, Subscription};
-pub use nats::NatsPubSub;
-pub use redis::RedisPubSub;
+pub use backend::Subscription;
+pub(crate) use backend::{MemoryPubSub, PubSubBackend};
+pub(crate) use nats::NatsPubSub;
+pub(crate) use redis::RedisPubSub;
 
-use crate::capabilities::CapabilitiesView;
+use std::sync::Arc;
+
 use crate::capabilities::bindings::mixio::io::pubsub::{Error, Host};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, namespace};
 use crate::metrics::{Backend, backend_call};
 
 /// Largest payload a guest may publish, in bytes.
 pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Longest topic name, in bytes.
 pub const MAX_TOPIC: usize = 256;
+
+/// The pub/sub capability.
+pub(crate) struct PubSub;
+
+/// What a component is granted of pub/sub: its topics, on the host's backend, in its namespace.
+pub(crate) struct PubSubGrants {
+    /// Topics the component may publish to; `*` for any.
+    topics: Vec<String>,
+    backend: Arc<dyn PubSubBackend>,
+    /// The component's namespace, the first token of its subjects.
+    namespace: String,
+}
+
+impl Capability for PubSub {
+    type Grants = PubSubGrants;
+    type State = ();
+
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<PubSubGrants> {
+        for topic in grants.topics.iter().filter(|t| *t != "*") {
+            check_topic(topic)
+                .map_err(|e| crate::error::Error::Config(format!("component `{component}`: {e}")))?;
+        }
+        Ok(PubSubGrants {
+            topics: grants.topics.clone(),
+            backend: backends.pubsub.clone(),
+            namespace: namespace(component, grants)?,
+        })
+    }
+}
+
+/// The backend a URL names: `memory`, `nats://HOST:PORT` or `redis://HOST:PORT`.
+pub(crate) fn open(url: &str) -> Result<Arc<dyn PubSubBackend>, String> {
+    Ok(if url == "memory" {
+        Arc::new(MemoryPubSub::default())
+    } else if url.starts_with("nats://") {
+        Arc::new(NatsPubSub::new(url))
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Arc::new(RedisPubSub::new(url)?)
+    } else {
+        return Err("unknown backend; use `memory`, `nats://HOST:PORT` or `redis://HOST:PORT`".into());
+    })
+}
 
 /// Checks a topic: dot-separated tokens of letters, digits, `-` and `_`.
 pub(crate) fn check_topic(topic: &str) -> Result<(), String> {
@@ -39,7 +84,7 @@ pub(crate) fn check_topic(topic: &str) -> Result<(), String> {
     Ok(())
 }
 
-impl Host for CapabilitiesView<'_> {
+impl Host for View<'_, PubSub> {
     async fn publish(&mut self, topic: String, payload: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
         if let Err(e) = check_topic(&topic) {
             return Ok(Err(Error::Invalid(e)));
@@ -50,15 +95,15 @@ impl Host for CapabilitiesView<'_> {
                 payload.len()
             ))));
         }
-        if !self.caps.topic_granted(&topic) {
+        if !self.grants.topics.iter().any(|t| t == "*" || *t == topic) {
             return Ok(Err(Error::AccessDenied(format!(
                 "topic `{topic}` is not granted to component `{}`",
-                self.component
+                self.caller.component
             ))));
         }
-        let caps = self.caps.clone();
-        let subject = format!("{}.{topic}", caps.namespace);
-        Ok(backend_call(&self.counters, Backend::Pubsub, caps.pubsub.publish(&subject, payload.into()))
+        let subject = format!("{}.{topic}", self.grants.namespace);
+        let publish = self.grants.backend.publish(&subject, payload.into());
+        Ok(backend_call(&self.caller.counters, Backend::Pubsub, publish)
             .await
             .map_err(|e| Error::Backend(e.0)))
     }

@@ -9,16 +9,19 @@ mod backend;
 mod postgres;
 mod sqlite;
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::Resource;
 
-pub use backend::{MAX_RESULT_BYTES, SqlBackend, SqlConnection, SqlError};
-pub use postgres::PostgresDb;
-pub use sqlite::SqliteDb;
+pub use backend::MAX_RESULT_BYTES;
+pub(crate) use backend::{SqlBackend, SqlConnection, SqlError};
+pub(crate) use postgres::PostgresDb;
+pub(crate) use sqlite::SqliteDb;
 
-use crate::capabilities::CapabilitiesView;
 use crate::capabilities::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, granted};
 use crate::metrics::{Backend, backend_call};
 
 /// Longest statement a guest may send, in bytes.
@@ -28,7 +31,45 @@ pub const MAX_PARAMS: usize = 32_767;
 /// Connections (handles) one instance may have open at once.
 pub const MAX_OPEN_CONNECTIONS: usize = 16;
 
+/// The SQL capability.
+pub(crate) struct Sql;
+
+/// What a component is granted of SQL: its databases, by name.
+pub(crate) struct SqlGrants {
+    databases: HashMap<String, Arc<dyn SqlBackend>>,
+}
+
+/// One instance's state of SQL.
+#[derive(Default)]
+pub(crate) struct SqlState {
+    open_connections: usize,
+}
+
+impl Capability for Sql {
+    type Grants = SqlGrants;
+    type State = SqlState;
+
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<SqlGrants> {
+        Ok(SqlGrants { databases: granted(component, "sql database", &grants.sql, &backends.sql)? })
+    }
+}
+
+/// Connections of a SQLite database's pool.
+const SQLITE_POOL: usize = 8;
+
+/// The database a URL names: `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`.
+pub(crate) fn open(url: &str) -> Result<Arc<dyn SqlBackend>, String> {
+    Ok(if let Some(path) = url.strip_prefix("sqlite:") {
+        Arc::new(SqliteDb::open(Path::new(path), SQLITE_POOL)?)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(PostgresDb::new(url)?)
+    } else {
+        return Err("unknown backend; use `sqlite:PATH` or `postgres://USER@HOST:PORT/DB`".into());
+    })
+}
+
 /// An open connection handle: its database, and the connection held by an open transaction.
+#[doc(hidden)]
 pub struct OpenConnection {
     db: Arc<dyn SqlBackend>,
     transaction: Option<Box<dyn SqlConnection>>,
@@ -65,7 +106,7 @@ enum Outcome {
     Rows(Rows),
 }
 
-impl CapabilitiesView<'_> {
+impl View<'_, Sql> {
     /// Runs a statement on the transaction's connection, or on one borrowed from the pool.
     async fn run_statement(
         &mut self,
@@ -77,7 +118,7 @@ impl CapabilitiesView<'_> {
         if let Err(e) = check(&statement, &params) {
             return Ok(Err(e));
         }
-        let counters = self.counters.clone();
+        let counters = self.caller.counters.clone();
         let conn = self.table.get_mut(handle)?;
         let db = conn.db.clone();
         let work = async {
@@ -98,14 +139,14 @@ impl CapabilitiesView<'_> {
     }
 }
 
-impl CapabilitiesView<'_> {
+impl View<'_, Sql> {
     /// Commits or rolls back the open transaction, returning its connection to the pool.
     async fn end_transaction(
         &mut self,
         conn: &Resource<OpenConnection>,
         commit: bool,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.counters.clone();
+        let counters = self.caller.counters.clone();
         let verb = if commit { "commit" } else { "rollback" };
         let Some(mut tx) = self.table.get_mut(conn)?.transaction.take() else {
             return Ok(Err(Error::TransactionState(format!("{verb} without begin"))));
@@ -119,23 +160,23 @@ impl CapabilitiesView<'_> {
     }
 }
 
-impl Host for CapabilitiesView<'_> {}
+impl Host for View<'_, Sql> {}
 
-impl HostConnection for CapabilitiesView<'_> {
+impl HostConnection for View<'_, Sql> {
     async fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
-        let Some(db) = self.caps.sql_database(&name) else {
+        let Some(db) = self.grants.databases.get(&name).cloned() else {
             return Ok(Err(Error::AccessDenied(format!(
                 "sql database `{name}` is not granted to component `{}`",
-                self.component
+                self.caller.component
             ))));
         };
-        if self.open_sql_connections >= MAX_OPEN_CONNECTIONS {
+        if self.state.open_connections >= MAX_OPEN_CONNECTIONS {
             return Ok(Err(Error::Backend(format!(
                 "too many open sql connections (the limit is {MAX_OPEN_CONNECTIONS})"
             ))));
         }
         let handle = self.table.push(OpenConnection { db, transaction: None })?;
-        self.open_sql_connections += 1;
+        self.state.open_connections += 1;
         Ok(Ok(handle))
     }
 
@@ -164,7 +205,7 @@ impl HostConnection for CapabilitiesView<'_> {
     }
 
     async fn begin(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.counters.clone();
+        let counters = self.caller.counters.clone();
         let conn = self.table.get_mut(&conn)?;
         if conn.transaction.is_some() {
             return Ok(Err(Error::TransactionState("a transaction is already open".into())));
@@ -196,7 +237,7 @@ impl HostConnection for CapabilitiesView<'_> {
     async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
         // Dropping an open transaction's connection rolls it back.
         self.table.delete(conn)?;
-        self.open_sql_connections -= 1;
+        self.state.open_connections -= 1;
         Ok(())
     }
 }

@@ -1,9 +1,10 @@
-//! `mixio serve`: an HTTP/1.1 server that answers each request with a fresh instance of the
-//! component its route names.
+//! `mixio serve`, mixio's HTTP trigger: an HTTP/1.1 server that answers each request with a
+//! fresh instance of the component its route names. It is built on `mixio-host`'s public API
+//! alone; this crate also holds the `mixio` command line (`src/cli.rs`, `src/main.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mixio_host::Error> {
-//! use mixio_host::serve::{App, Server};
+//! use mixio_serve::{App, Server};
 //!
 //! let app = App::from_manifest("mixio.toml".as_ref())?;
 //! let server = Server::bind(app, "127.0.0.1:3000".parse().unwrap()).await?;
@@ -29,6 +30,8 @@
 //! `/readyz`) and a Prometheus scraper (`/metrics`); bind it before the server, so liveness
 //! holds while the components compile, and [`Watcher::watch`] the server once it is bound.
 
+#![warn(missing_docs)]
+
 mod admin;
 mod admission;
 mod build;
@@ -38,6 +41,7 @@ mod manifest;
 mod prometheus;
 mod router;
 mod static_files;
+pub mod units;
 mod websocket;
 
 use std::convert::Infallible;
@@ -66,18 +70,17 @@ pub use manifest::{App, ComponentLimits, ComponentSpec, MANIFEST_FILE};
 pub use router::Route;
 pub use websocket::{CLIENT_BUFFER, SEND_TIMEOUT};
 
-pub use crate::body::Body;
-use crate::body::full;
-use crate::capabilities::bindings::{Request, Response};
-use crate::capabilities::http_client::LocalServer;
-use crate::capabilities::websocket::check_channel;
-use crate::component::{Component, ComponentKind};
-use crate::error::{BoxError, Error};
-use crate::host::Host;
 use admission::Admission;
 use connection::{ClientSocket, ConnectionStats};
+use mixio_host::body::{Body, full};
+use mixio_host::capabilities::http_client::LocalServer;
+use mixio_host::capabilities::websocket::check_channel;
+use mixio_host::{Component, ComponentKind, Error, Host, Request, Response};
 use router::{Routed, Router, WEBSOCKET_PREFIX};
 use websocket::Hub;
+
+/// An error a body may carry.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The address `mixio serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
@@ -85,16 +88,18 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 /// A bound server, ready to [`run`](Server::run).
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     shutdown: watch::Sender<bool>,
 }
 
-struct Shared {
+/// What the listener, the admin server, in-process requests and every connection of a server
+/// share: the host, the routes, the components and the server-wide bounds and counters.
+struct ServerState {
     app: String,
     url: String,
     host: Host,
     router: Router,
-    components: Vec<Served>,
+    components: Vec<ServedComponent>,
     static_dir: Option<PathBuf>,
     hub: Hub,
     request_ids: RequestIds,
@@ -115,7 +120,9 @@ struct Shared {
     pubsub_logged: Occasional,
 }
 
-struct Served {
+/// A component as the server runs it: its limits from the manifest, its admission control and
+/// its request counters.
+struct ServedComponent {
     component: Component,
     limits: ComponentLimits,
     admission: Arc<Admission>,
@@ -171,7 +178,7 @@ impl Server {
             .filter_map(|c| c.limits.max_memory)
             .max()
             .unwrap_or(0)
-            .max(crate::engine::Limits::default().max_memory);
+            .max(mixio_host::Limits::default().max_memory);
         let mut builder =
             Host::builder().max_instances(pool_size).max_memory(max_memory).pubsub(&app.pubsub).io(app.io);
         tracing::info!(app = %app.name, io = %app.io, "guests' I/O mode");
@@ -208,7 +215,7 @@ impl Server {
             if let Some(bytes) = spec.limits.max_memory {
                 component = component.with_max_memory(bytes)?;
             }
-            components.push(Served {
+            components.push(ServedComponent {
                 component,
                 limits: spec.limits.clone(),
                 admission: Admission::new(spec.limits.max_concurrent, spec.limits.queue),
@@ -224,7 +231,7 @@ impl Server {
         let fd_limit = limits::fd_limit().unwrap_or(1024);
         let max_connections = app.server.connections(fd_limit);
         let open_files = usize::try_from(fd_limit / 4).unwrap_or(usize::MAX).clamp(16, 65_536);
-        let shared = Shared {
+        let shared = ServerState {
             app: app.name.clone(),
             url,
             hub: Hub::new(host.clone(), shutdown_rx, app.server.websocket_idle_timeout),
@@ -247,8 +254,8 @@ impl Server {
         };
         let shared = Arc::new(shared);
         // Guests' requests to `${self}` are answered in-process.
-        let local: Weak<dyn LocalServer> = Arc::downgrade(&shared) as Weak<Shared>;
-        shared.host.inner.backends.http.serve_locally(&origin, local);
+        let local: Weak<dyn LocalServer> = Arc::downgrade(&shared) as Weak<ServerState>;
+        shared.host.serve_locally(&origin, local);
         Ok(Server { listener, shared, shutdown })
     }
 
@@ -414,7 +421,7 @@ impl Accept {
 /// Counters of a running [`Server`].
 #[derive(Clone)]
 pub struct ServerStats {
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
 }
 
 impl ServerStats {
@@ -455,7 +462,7 @@ impl ServerStats {
     }
 }
 
-impl LocalServer for Shared {
+impl LocalServer for ServerState {
     fn serve(
         self: Arc<Self>,
         request: hyper::Request<Full<Bytes>>,
@@ -469,7 +476,7 @@ impl LocalServer for Shared {
 trait RequestBody: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static {}
 impl<B: hyper::body::Body<Data = Bytes, Error: Into<BoxError>> + Send + 'static> RequestBody for B {}
 
-impl Shared {
+impl ServerState {
     async fn handle(self: Arc<Self>, request: hyper::Request<impl RequestBody>) -> hyper::Response<Body> {
         let id = self.request_ids.of(&request);
         let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path());
@@ -520,7 +527,7 @@ impl Shared {
 
     async fn call(
         &self,
-        served: &Served,
+        served: &ServedComponent,
         request: hyper::Request<impl RequestBody>,
     ) -> hyper::Response<Body> {
         // Counted however the request ends: a client that leaves first counts as 499.
@@ -536,7 +543,7 @@ impl Shared {
     /// `timeout` of its own, so that a timeout is always the component's.
     async fn admit_and_call(
         &self,
-        served: &Served,
+        served: &ServedComponent,
         request: hyper::Request<impl RequestBody>,
     ) -> hyper::Response<Body> {
         let limits = &served.limits;
@@ -680,7 +687,7 @@ impl Shared {
 
     async fn call_handler(
         &self,
-        served: &Served,
+        served: &ServedComponent,
         parts: hyper::http::request::Parts,
         body: Vec<u8>,
     ) -> Result<hyper::Response<Body>, Error> {
@@ -700,7 +707,7 @@ impl Shared {
 
     async fn call_proxy(
         &self,
-        served: &Served,
+        served: &ServedComponent,
         request: hyper::Request<(Vec<u8>, Option<hyper::HeaderMap>)>,
         slot: impl Send + Sync + 'static,
     ) -> Result<hyper::Response<Body>, Error> {
@@ -727,7 +734,7 @@ impl Shared {
         }))
     }
 
-    fn busy(&self, served: &Served, why: &str) -> hyper::Response<Body> {
+    fn busy(&self, served: &ServedComponent, why: &str) -> hyper::Response<Body> {
         let limits = &served.limits;
         if served.busy_logged.due() {
             tracing::warn!(
@@ -822,14 +829,14 @@ pub const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
 
 /// The `500` answering a guest's response that breaks the rules, logged with the component
 /// (and, from the request's span, the request id).
-fn invalid_response(served: &Served, what: String) -> hyper::Response<Body> {
+fn invalid_response(served: &ServedComponent, what: String) -> hyper::Response<Body> {
     let name = served.component.name();
     tracing::warn!(component = name, status = 500, "{what}");
     text_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("`{name}` {what}"))
 }
 
 /// A guest's [`Response`] as an HTTP response, checked against the component's limits.
-fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
+fn into_http(served: &ServedComponent, response: Response) -> hyper::Response<Body> {
     let invalid = |what: String| invalid_response(served, what);
     let Ok(status) = StatusCode::from_u16(response.status) else {
         return invalid(format!("answered with an invalid status {}", response.status));
@@ -873,7 +880,7 @@ fn into_http(served: &Served, response: Response) -> hyper::Response<Body> {
 
 /// The answer to a failed call: `504` for a deadline, `503` for no free instance, else `500`;
 /// logged with the component and the reason (and, from the request's span, the request id).
-fn error_response(served: &Served, error: &Error) -> hyper::Response<Body> {
+fn error_response(served: &ServedComponent, error: &Error) -> hyper::Response<Body> {
     let status = match error {
         Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
         Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mixio_host::serve::{App, Server};
+use mixio_serve::{App, Server};
 use mixio_tests::client::{self, Reply, listen, next_text};
 use mixio_tests::gate::Gate;
 use mixio_tests::serve::{MixioServe, demo_manifest, scratch_dir, start_in_process};
@@ -756,7 +756,7 @@ fn websocket_messages_cross_servers_sharing_a_nats_backend() {
 }
 
 /// Waits (at most 30 s) until the server has `n` websocket clients.
-async fn wait_for_clients(stats: &mixio_host::serve::ServerStats, n: usize) {
+async fn wait_for_clients(stats: &mixio_serve::ServerStats, n: usize) {
     for _ in 0..600 {
         if stats.websocket_clients() == n {
             return;

@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mixio_host::serve::ServerStats;
 use mixio_host::{Grants, Host, Request};
+use mixio_serve::ServerStats;
 use mixio_tests::client;
 use mixio_tests::serve::{MixioServe, scratch_dir, start_in_process};
 use mixio_tests::{guest, wait_until};

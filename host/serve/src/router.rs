@@ -158,7 +158,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::manifest::ComponentLimits;
+    use crate::manifest::ComponentLimits;
 
     fn spec(name: &str, routes: &[&str]) -> ComponentSpec {
         ComponentSpec {
@@ -166,7 +166,7 @@ mod tests {
             source: "x.wasm".into(),
             build: None,
             routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
-            grants: crate::capabilities::Grants::new(),
+            grants: mixio_host::Grants::new(),
             limits: ComponentLimits::default(),
             native: None,
         }

@@ -23,8 +23,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use super::connection::{ClientSocket, ConnectionStats};
-use super::{Accept, Body, Server, ServerLimits, Shared, full, text_response};
-use crate::error::Error;
+use super::{Accept, Body, Server, ServerLimits, ServerState, full, text_response};
+use mixio_host::Error;
 
 /// Connections the admin listener keeps open at once: probes and a scraper need a few.
 pub const ADMIN_MAX_CONNECTIONS: usize = 64;
@@ -42,7 +42,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// A bound admin listener, ready to [`run`](AdminServer::run).
 pub struct AdminServer {
     listener: TcpListener,
-    server: Arc<OnceLock<Arc<Shared>>>,
+    server: Arc<OnceLock<Arc<ServerState>>>,
 }
 
 impl AdminServer {
@@ -100,7 +100,7 @@ impl AdminServer {
 /// Tells a running [`AdminServer`] which server to report on.
 #[derive(Clone)]
 pub struct Watcher {
-    server: Arc<OnceLock<Arc<Shared>>>,
+    server: Arc<OnceLock<Arc<ServerState>>>,
 }
 
 impl Watcher {
@@ -110,7 +110,7 @@ impl Watcher {
     }
 }
 
-async fn answer(server: Option<&Arc<Shared>>, method: &Method, path: &str) -> hyper::Response<Body> {
+async fn answer(server: Option<&Arc<ServerState>>, method: &Method, path: &str) -> hyper::Response<Body> {
     if method != Method::GET && method != Method::HEAD {
         return text_response(StatusCode::METHOD_NOT_ALLOWED, "use GET");
     }
@@ -135,7 +135,7 @@ async fn answer(server: Option<&Arc<Shared>>, method: &Method, path: &str) -> hy
     }
 }
 
-async fn ready(server: &Shared) -> hyper::Response<Body> {
+async fn ready(server: &ServerState) -> hyper::Response<Body> {
     if server.draining.load(Ordering::Relaxed) {
         return text_response(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }

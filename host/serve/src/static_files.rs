@@ -28,7 +28,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Body, full, text_response};
-use crate::error::BoxError;
+use crate::BoxError;
 
 /// The largest chunk a file is read and sent in.
 pub(crate) const CHUNK: usize = 64 * 1024;

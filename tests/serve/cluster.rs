@@ -265,7 +265,7 @@ fn readiness_follows_the_backends() {
 /// Dockerfile runs the binary with the same addresses.
 #[test]
 fn the_deployment_files_match_the_binary() {
-    use mixio_host::serve::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+    use mixio_serve::{DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
     let port = |addr: &str| addr.parse::<std::net::SocketAddr>().unwrap().port();
     let (app_port, admin_port) = (port(DEFAULT_LISTEN), port(DEFAULT_ADMIN_LISTEN));
 
@@ -305,12 +305,9 @@ fn the_deployment_files_match_the_binary() {
         .replace("/app/", &format!("{}/", repo_root().display()));
     let dir = scratch_dir("deploy");
     std::fs::write(dir.join("mixio.toml"), manifest).unwrap();
-    mixio_host::serve::App::from_manifest(&dir.join("mixio.toml")).expect("the ConfigMap's manifest parses");
+    mixio_serve::App::from_manifest(&dir.join("mixio.toml")).expect("the ConfigMap's manifest parses");
     let timeout = container["readinessProbe"]["timeoutSeconds"].as_u64().unwrap();
-    assert!(
-        timeout > mixio_host::serve::READY_TIMEOUT.as_secs(),
-        "the probe waits for /readyz's own timeout"
-    );
+    assert!(timeout > mixio_serve::READY_TIMEOUT.as_secs(), "the probe waits for /readyz's own timeout");
     // The grace period outlasts the drain.
     let grace =
         kind("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();

@@ -26,8 +26,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
-use crate::capabilities::websocket::subject;
-use crate::host::Host;
+use mixio_host::Host;
 
 /// Messages queued for one client; a client that falls this far behind is disconnected.
 pub const CLIENT_BUFFER: usize = 256;
@@ -209,7 +208,7 @@ impl Hub {
                 return Err(current.failure.clone().unwrap_or_default());
             }
             None => {
-                let subscribed = self.host.subscribe(&subject(name)).await.map_err(|e| e.to_string());
+                let subscribed = self.host.subscribe_websocket(name).await.map_err(|e| e.to_string());
                 slot.attempts.fetch_add(1, Relaxed);
                 let mut subscription = match subscribed {
                     Ok(subscription) => subscription,
@@ -266,7 +265,9 @@ impl Hub {
             // Clients send at most small frames: no need for tungstenite's 128 KiB read buffer.
             .read_buffer_size(MAX_CLIENT_MESSAGE + 1024)
             .write_buffer_size(WRITE_BUFFER)
-            .max_write_buffer_size(WRITE_BUFFER + crate::capabilities::websocket::MAX_MESSAGE + (64 << 10));
+            .max_write_buffer_size(
+                WRITE_BUFFER + mixio_host::capabilities::websocket::MAX_MESSAGE + (64 << 10),
+            );
         let mut socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
         let mut shutdown = self.shutdown.clone();

@@ -1,25 +1,27 @@
-//! What clients can make the server hold: a bound on the time of every phase of a connection,
-//! on the connections open at once, and on the request bodies held in memory. Set in the
-//! manifest's `[server]` table or with `mixio serve`'s flags of the same names (`--header-timeout
-//! 5s`); the flag wins.
-//!
-//! | phase | setting | default | past it |
-//! |---|---|---|---|
-//! | waiting for a request's headers (a new connection, or a kept-alive one after its last response) | `header_timeout` | 10 s | the connection is closed |
-//! | reading a request body: no byte arrives | `body_idle_timeout` | 10 s | `408`, the connection is closed |
-//! | reading a request body (read whole before the component runs) and waiting for an instance | the component's `limits.timeout`, from the request's head (the call then has its own) | 30 s | `408` and the connection is closed; `503` if the wait for an instance used it up |
-//! | writing a response: once a write waits for the client, it takes less than 16 KiB | `write_idle_timeout` | 10 s | the connection is cut (counted in `/metrics`) |
-//! | a websocket client sends nothing, not even a pong to the server's ping (sent at half the bound) | `websocket_idle_timeout` | 60 s | the websocket is closed |
-//! | connections open at once | `max_connections` | half the file-descriptor limit, at most 65,536 | new connections wait in the kernel's backlog (4,096) |
-//! | static files being sent at once | — | a quarter of the file-descriptor limit | `503` with `Retry-After` |
-//! | request bodies held in memory, all requests together | `max_body_memory` | 256 MiB | `503` with `Retry-After` |
+//! The server's bounds on what clients can make it hold: [`ServerLimits`].
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::units;
 
-/// The server-wide bounds of a [`Server`](super::Server) (see the [module](self) docs).
+/// The server-wide bounds of a [`Server`](super::Server).
+///
+/// What clients can make the server hold: a bound on the time of every phase of a connection,
+/// on the connections open at once, and on the request bodies held in memory. Set in the
+/// manifest's `[server]` table or with `mixio serve`'s flags of the same names (`--header-timeout
+/// 5s`); the flag wins.
+///
+/// | phase | setting | default | past it |
+/// |---|---|---|---|
+/// | waiting for a request's headers (a new connection, or a kept-alive one after its last response) | `header_timeout` | 10 s | the connection is closed |
+/// | reading a request body: no byte arrives | `body_idle_timeout` | 10 s | `408`, the connection is closed |
+/// | reading a request body (read whole before the component runs) and waiting for an instance | the component's `limits.timeout`, from the request's head (the call then has its own) | 30 s | `408` and the connection is closed; `503` if the wait for an instance used it up |
+/// | writing a response: once a write waits for the client, it takes less than 16 KiB | `write_idle_timeout` | 10 s | the connection is cut (counted in `/metrics`) |
+/// | a websocket client sends nothing, not even a pong to the server's ping (sent at half the bound) | `websocket_idle_timeout` | 60 s | the websocket is closed |
+/// | connections open at once | `max_connections` | half the file-descriptor limit, at most 65,536 | new connections wait in the kernel's backlog (4,096) |
+/// | static files being sent at once | — | a quarter of the file-descriptor limit | `503` with `Retry-After` |
+/// | request bodies held in memory, all requests together | `max_body_memory` | 256 MiB | `503` with `Retry-After` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerLimits {

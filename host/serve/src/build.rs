@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use super::App;
-use crate::error::Error;
+use mixio_host::Error;
 
 /// The Rust target guests are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::limits::ServerLimits;
 use super::router::Route;
-use crate::error::Error;
 use crate::units;
+use mixio_host::Error;
 
 /// The default name of the manifest file.
 pub const MANIFEST_FILE: &str = "mixio.toml";
@@ -31,7 +31,7 @@ pub struct App {
     /// [`App::pool_size`] for the default.
     pub max_instances: Option<u32>,
     /// How guests are called (`io`: `"async"`, `"blocking"` or `"blocking:THREADS"`).
-    pub io: crate::runtime::Io,
+    pub io: mixio_host::IoMode,
     /// The pub/sub backend URL.
     pub pubsub: String,
     /// Key-value stores, name → URL.
@@ -59,12 +59,12 @@ pub struct ComponentSpec {
     /// The requests it serves.
     pub routes: Vec<Route>,
     /// What it may use. `${self}` in config values and allowed hosts is the server's URL.
-    pub grants: crate::capabilities::Grants,
+    pub grants: mixio_host::Grants,
     /// Its limits.
     pub limits: ComponentLimits,
     /// The native build of the component, linked into this binary, which runs instead of
     /// `source` (see [`App::native`]).
-    pub native: Option<crate::native::NativeHandler>,
+    pub native: Option<mixio_host::NativeHandler>,
 }
 
 /// Per-component limits of a server.
@@ -188,7 +188,7 @@ const COUNTS: std::ops::RangeInclusive<u64> = 1..=1_000_000;
 impl App {
     /// Reads and validates the manifest at `path`.
     pub fn from_manifest(path: &Path) -> Result<App, Error> {
-        crate::host::regular_file(path)
+        mixio_host::regular_file(path)
             .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read `{}`: {e}", path.display())))?;
@@ -201,7 +201,7 @@ impl App {
     /// against it); the environment overrides apply as in [`App::from_manifest`].
     ///
     /// ```
-    /// # use mixio_host::serve::App;
+    /// # use mixio_serve::App;
     /// let error = App::from_toml("name = \"shop\"\n[components.web]\nroutes = [\"/\"]\n", ".".as_ref())
     ///     .err()
     ///     .unwrap();
@@ -215,14 +215,14 @@ impl App {
     /// in-memory key-value store `default` and every websocket channel, nothing else.
     pub fn single(wasm: &Path) -> App {
         let name = wasm.file_stem().map_or_else(|| "app".into(), |s| s.to_string_lossy().into_owned());
-        let grants = crate::capabilities::Grants::new().kv("default").channel("*");
+        let grants = mixio_host::Grants::new().kv("default").channel("*");
         App {
             name: name.clone(),
             root: PathBuf::from("."),
             data_dir: PathBuf::from(".mixio"),
             static_dir: None,
             max_instances: None,
-            io: crate::runtime::Io::Async,
+            io: mixio_host::IoMode::Async,
             pubsub: "memory".into(),
             kv: [("default".to_string(), "memory".to_string())].into(),
             sql: BTreeMap::new(),
@@ -242,7 +242,7 @@ impl App {
 
     /// Serves component `name` with its native build, linked into this binary (its crate's
     /// `mixio_handler`), instead of its `.wasm`: same routes, grants and deadline; no sandbox.
-    pub fn native(mut self, name: &str, handler: crate::native::NativeHandler) -> Result<App, Error> {
+    pub fn native(mut self, name: &str, handler: mixio_host::NativeHandler) -> Result<App, Error> {
         let component = self.components.iter_mut().find(|c| c.name == name);
         let Some(component) = component else {
             return Err(Error::Config(format!("the app has no component `{name}` to run natively")));
@@ -290,13 +290,13 @@ impl App {
     /// The pool, with the largest memory limit of the components, must fit the address space.
     pub fn pool_size(&self) -> Result<u32, Error> {
         let needed = match self.io {
-            crate::runtime::Io::Async => {
+            mixio_host::IoMode::Async => {
                 self.components.iter().fold(0, |n: usize, c| n.saturating_add(c.limits.max_concurrent))
             }
             // An instance exists only while a thread runs it, and until that thread lets go
             // of it: a call that timed out has left admission, but its thread drops the
             // instance only at the guest's next import or epoch tick.
-            crate::runtime::Io::Blocking { threads } => threads,
+            mixio_host::IoMode::Blocking { threads } => threads,
         };
         let needed = u32::try_from(needed).unwrap_or(u32::MAX);
         let file = &self.file;
@@ -320,8 +320,10 @@ impl App {
         let max_memory = largest
             .and_then(|c| c.limits.max_memory)
             .unwrap_or(0)
-            .max(crate::engine::Limits::default().max_memory);
-        crate::engine::check_pool(pool, max_memory).map_err(|e| {
+            .max(mixio_host::Limits::default().max_memory);
+        let mut limits = mixio_host::Limits::default();
+        (limits.max_instances, limits.max_memory) = (pool, max_memory);
+        limits.check_address_space().map_err(|e| {
             let memory = match largest {
                 Some(c) if c.limits.max_memory == Some(max_memory) => {
                     format!("`components.{}.limits.max_memory`", c.name)
@@ -357,8 +359,8 @@ impl App {
             return Err(bad("static_dir", format!("`{}` is not a directory", dir.display())));
         }
         let io = match &raw.io {
-            None => crate::runtime::Io::Async,
-            Some(io) => crate::runtime::Io::parse(io).map_err(|e| bad("io", e))?,
+            None => mixio_host::IoMode::Async,
+            Some(io) => mixio_host::IoMode::parse(io).map_err(|e| bad("io", e))?,
         };
 
         // Backends: the embedded defaults, then the manifest, then the environment.
@@ -414,12 +416,12 @@ impl App {
             // A source not built yet is fine (`--build` makes it); one that is not a file is
             // refused now, before a read could block on it (a FIFO) or fail obscurely.
             if source.symlink_metadata().is_ok()
-                && let Err(e) = crate::host::regular_file(&source)
+                && let Err(e) = mixio_host::regular_file(&source)
             {
                 return Err(bad(&key("source"), format!("`{}`: {e}", source.display())));
             }
             let limits = limits(&c.limits, &|field, problem| bad(&key(&format!("limits.{field}")), problem))?;
-            let mut grants = crate::capabilities::Grants::new();
+            let mut grants = mixio_host::Grants::new();
             grants.allowed_hosts = c.allowed_hosts;
             grants.kv = c.kv;
             grants.sql = c.sql;
@@ -595,7 +597,7 @@ mod tests {
         let few = format!("io = \"blocking:8\"\n{MINIMAL}\nlimits = {{ max_concurrent = 2 }}\n");
         assert_eq!(parse(&few).unwrap().pool_size().unwrap(), 8);
         // `--io async` on that manifest: the pool follows the final mode.
-        blocking.io = crate::runtime::Io::Async;
+        blocking.io = mixio_host::IoMode::Async;
         assert_eq!(blocking.pool_size().unwrap(), 2000);
         assert_eq!(parse(&format!("max_instances = 5000\n{two}")).unwrap().pool_size().unwrap(), 5000);
         let error =

@@ -142,7 +142,7 @@ fn a_second_start_loads_the_compiled_component_from_the_cache() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mixio"));
         cmd.args(["call", hello.to_str().unwrap()])
             .env("MIXIO_CACHE_DIR", &cache)
-            .env("RUST_LOG", "mixio_host=info");
+            .env("RUST_LOG", "mixio_host=info,mixio_serve=info");
         let out = cmd.output().unwrap();
         assert!(out.status.success());
         stderr(&out)

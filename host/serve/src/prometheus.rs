@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use super::{AdmissionStats, Shared};
-use crate::metrics::Backend;
+use super::{AdmissionStats, ServerState};
+use mixio_host::Backend;
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -70,7 +70,7 @@ impl Drop for Counted<'_> {
 }
 
 /// Renders every metric of the server `shared`.
-pub(crate) fn render(shared: &Shared) -> String {
+pub(crate) fn render(shared: &ServerState) -> String {
     let mut out = String::new();
     let host = shared.host.metrics();
 

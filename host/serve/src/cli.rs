@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mixio_host::serve::{AdminServer, App, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, MANIFEST_FILE, Server};
-use mixio_host::{Component, Error, Host, Io, Request, Response};
+use mixio_host::{Component, Error, Host, IoMode, Request, Response};
+use mixio_serve::{AdminServer, App, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, MANIFEST_FILE, Server};
 
 /// A WebAssembly host where synchronous guest code does asynchronous I/O.
 #[derive(Parser)]
@@ -27,8 +27,8 @@ enum Command {
     Run {
         /// How the guest's I/O runs: `async` (fibers; the default), `blocking` (a pool of 64
         /// threads) or `blocking:THREADS`.
-        #[arg(long, value_parser = Io::parse)]
-        io: Option<Io>,
+        #[arg(long, value_parser = IoMode::parse)]
+        io: Option<IoMode>,
         /// The component file (`.wasm`).
         component: PathBuf,
         /// Arguments passed to the guest.
@@ -39,8 +39,8 @@ enum Command {
     Call {
         /// How the guest's I/O runs: `async` (fibers; the default), `blocking` (a pool of 64
         /// threads) or `blocking:THREADS`.
-        #[arg(long, value_parser = Io::parse)]
-        io: Option<Io>,
+        #[arg(long, value_parser = IoMode::parse)]
+        io: Option<IoMode>,
         /// The component file (`.wasm`).
         component: PathBuf,
         /// The request method.
@@ -79,8 +79,8 @@ enum Command {
         #[arg(long, default_value = "10s", value_parser = drain_duration)]
         drain: Duration,
         /// Overrides the manifest's `io`: `async`, `blocking` or `blocking:THREADS`.
-        #[arg(long, value_parser = Io::parse)]
-        io: Option<Io>,
+        #[arg(long, value_parser = IoMode::parse)]
+        io: Option<IoMode>,
         /// Also listen on this address for `/healthz`, `/readyz` and `/metrics` (Prometheus);
         /// without a value, 127.0.0.1:9090. Bound before the components load.
         #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADMIN_LISTEN)]
@@ -94,7 +94,7 @@ enum Command {
 }
 
 /// The server's bounds on clients, overriding the manifest's `[server]` table (see
-/// docs/manifest.md or the `mixio_host::serve::ServerLimits` documentation for their defaults).
+/// docs/manifest.md or the `mixio_serve::ServerLimits` documentation for their defaults).
 #[derive(clap::Args)]
 struct LimitFlags {
     /// Connections open at once (default: half the file-descriptor limit, at most 65536).
@@ -119,7 +119,7 @@ struct LimitFlags {
 
 impl LimitFlags {
     /// Applies the flags given to `limits`; an invalid value is an error naming its flag.
-    fn apply(self, limits: &mut mixio_host::serve::ServerLimits) -> anyhow::Result<()> {
+    fn apply(self, limits: &mut mixio_serve::ServerLimits) -> anyhow::Result<()> {
         let flags = [
             ("max_connections", self.max_connections),
             ("header_timeout", self.header_timeout),
@@ -141,12 +141,12 @@ impl LimitFlags {
 
 /// `--drain`: up to an hour; 0 for none.
 fn drain_duration(text: &str) -> Result<Duration, String> {
-    mixio_host::units::duration(text, &(Duration::ZERO..=Duration::from_secs(3600)))
+    mixio_serve::units::duration(text, &(Duration::ZERO..=Duration::from_secs(3600)))
 }
 
 /// `mixio call --timeout`: up to a day; 0 for no deadline.
 fn call_timeout(text: &str) -> Result<Duration, String> {
-    mixio_host::units::duration(text, &(Duration::ZERO..=Duration::from_secs(24 * 3600)))
+    mixio_serve::units::duration(text, &(Duration::ZERO..=Duration::from_secs(24 * 3600)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -182,7 +182,7 @@ pub fn main() -> ExitCode {
     init_logging(
         match cli.command {
             // A server reports what it does: start-up, refused requests, failing guests.
-            Command::Serve { .. } => "warn,mixio=info,mixio_host=info,mixio::guest=info",
+            Command::Serve { .. } => "warn,mixio=info,mixio_host=info,mixio_serve=info,mixio::guest=info",
             _ => "error,mixio::guest=info",
         },
         format,
@@ -243,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 app.build()?;
             }
             // As servers do: the default connection cap follows the raised limit.
-            if let Some(limit) = mixio_host::serve::raise_fd_limit() {
+            if let Some(limit) = mixio_serve::raise_fd_limit() {
                 tracing::debug!("file-descriptor limit: {limit}");
             }
             runtime.block_on(serve(app, listen, admin_listen, drain))?;
@@ -314,8 +314,8 @@ async fn shutdown_signal() {
     }
 }
 
-fn load(path: &PathBuf, io: Option<Io>) -> anyhow::Result<Component> {
-    let host = Host::builder().io(io.unwrap_or(Io::Async)).build()?;
+fn load(path: &PathBuf, io: Option<IoMode>) -> anyhow::Result<Component> {
+    let host = Host::builder().io(io.unwrap_or(IoMode::Async)).build()?;
     Ok(host.load(path)?)
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 /// ```
 /// use std::time::Duration;
 /// let range = Duration::from_millis(1)..=Duration::from_secs(3600);
-/// assert_eq!(mixio_host::units::duration("1m 30s", &range), Ok(Duration::from_secs(90)));
-/// assert!(mixio_host::units::duration("1e30", &range).is_err());
+/// assert_eq!(mixio_serve::units::duration("1m 30s", &range), Ok(Duration::from_secs(90)));
+/// assert!(mixio_serve::units::duration("1e30", &range).is_err());
 /// ```
 pub fn duration(text: &str, range: &RangeInclusive<Duration>) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -37,8 +37,8 @@ pub fn duration(text: &str, range: &RangeInclusive<Duration>) -> Result<Duration
 ///
 /// ```
 /// let range = 1..=u64::MAX;
-/// assert_eq!(mixio_host::units::size("64MiB", &range), Ok(64 << 20));
-/// assert!(mixio_host::units::size("64 parsecs", &range).is_err());
+/// assert_eq!(mixio_serve::units::size("64MiB", &range), Ok(64 << 20));
+/// assert!(mixio_serve::units::size("64 parsecs", &range).is_err());
 /// ```
 pub fn size(text: &str, range: &RangeInclusive<u64>) -> Result<u64, String> {
     let trimmed = text.trim();
