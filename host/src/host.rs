@@ -361,9 +361,11 @@ impl Host {
 
     /// Answers guests' outbound requests to `origin` (a server's URL, e.g. its `${self}`) with
     /// `server`, in-process, from now on and for as long as `server` lives: the seam through
-    /// which an HTTP trigger serves the requests of its own components to itself.
-    pub fn serve_locally(&self, origin: &url::Url, server: std::sync::Weak<dyn LocalServer>) {
-        self.inner.backends.http.serve_locally(origin, server);
+    /// which an HTTP trigger serves the requests of its own components to itself. A host has
+    /// one such server: the first call wins, and a later one changes nothing and returns
+    /// `false`.
+    pub fn serve_locally(&self, origin: &url::Url, server: std::sync::Weak<dyn LocalServer>) -> bool {
+        self.inner.backends.http.serve_locally(origin, server)
     }
 
     /// Sends `text` to the websocket clients of `channel` (on every server sharing this host's

@@ -40,7 +40,7 @@ impl GuestState {
         let counters = Arc::new(StoreCounters::new(counters));
         let http_hooks = WasiHttpHooksImpl {
             component: component.clone(),
-            caps: caps.clone(),
+            grants: caps.granted.http.clone(),
             counters: counters.clone(),
             in_flight: Default::default(),
         };

@@ -14,7 +14,7 @@ use mixio_serve::{AdminServer, App, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN, MANIFE
 
 /// A WebAssembly host where synchronous guest code does asynchronous I/O.
 #[derive(Parser)]
-#[command(name = "mixio", version, about, long_about = None)]
+#[command(name = "mixio", version, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

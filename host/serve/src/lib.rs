@@ -255,7 +255,8 @@ impl Server {
         let shared = Arc::new(shared);
         // Guests' requests to `${self}` are answered in-process.
         let local: Weak<dyn LocalServer> = Arc::downgrade(&shared) as Weak<ServerState>;
-        shared.host.serve_locally(&origin, local);
+        // The host was built above, for this server alone: no other server answers for it.
+        let _first = shared.host.serve_locally(&origin, local);
         Ok(Server { listener, shared, shutdown })
     }
 

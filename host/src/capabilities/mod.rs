@@ -339,6 +339,11 @@ impl ComponentCaps {
         grants: &Grants,
         backends: &Backends,
     ) -> Result<ComponentCaps, Error> {
+        if grants.namespace.as_deref().unwrap_or(component).is_empty() {
+            return Err(Error::Config(format!(
+                "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
+            )));
+        }
         Ok(ComponentCaps {
             granted: Granted::resolve(component, grants, backends)?,
             environment: grants.environment.clone().into_iter().collect(),
@@ -346,15 +351,11 @@ impl ComponentCaps {
     }
 }
 
-/// The component's namespace as a [`name_token`]: the first part of its keys and subjects.
-pub(crate) fn namespace(component: &str, grants: &Grants) -> Result<String, Error> {
-    let namespace = grants.namespace.as_deref().unwrap_or(component);
-    if namespace.is_empty() {
-        return Err(Error::Config(format!(
-            "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
-        )));
-    }
-    Ok(name_token(namespace))
+/// The component's namespace (its name unless its grants set one) as a [`name_token`]: the
+/// first part of its keys and subjects. [`ComponentCaps::resolve`] has checked that it is not
+/// empty.
+pub(crate) fn namespace(component: &str, grants: &Grants) -> String {
+    name_token(grants.namespace.as_deref().unwrap_or(component))
 }
 
 /// The host's backends named in a component's grants; naming one the host lacks is an error.

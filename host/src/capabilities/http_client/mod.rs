@@ -62,13 +62,14 @@ pub(crate) struct HttpGrants {
 }
 
 impl Capability for Http {
-    type Grants = HttpGrants;
+    /// Shared with the instance's `wasi:http` hooks, which see nothing else of its grants.
+    type Grants = Arc<HttpGrants>;
     type State = ();
 
-    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<HttpGrants> {
+    fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<Arc<HttpGrants>> {
         let allowed_hosts = AllowList::parse(&grants.allowed_hosts)
             .map_err(|e| crate::error::Error::Config(format!("component `{component}`: {e}")))?;
-        Ok(HttpGrants { allowed_hosts, client: backends.http.clone() })
+        Ok(Arc::new(HttpGrants { allowed_hosts, client: backends.http.clone() }))
     }
 }
 
@@ -119,9 +120,9 @@ impl HttpClient {
     }
 
     /// Answers requests to `origin` (a server's URL) with `server`, in-process, from now on
-    /// and for as long as `server` lives.
-    pub(crate) fn serve_locally(&self, origin: &Url, server: Weak<dyn LocalServer>) {
-        let _ = self.local.set((origin.origin(), server));
+    /// and for as long as `server` lives; `false` if another server was set before.
+    pub(crate) fn serve_locally(&self, origin: &Url, server: Weak<dyn LocalServer>) -> bool {
+        self.local.set((origin.origin(), server)).is_ok()
     }
 
     /// The in-process server answering `url`, if it is this process's server and still runs.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::capabilities::ComponentCaps;
+use super::HttpGrants;
 use crate::metrics::{Backend, BackendFailure, StoreCounters, backend_call};
 
 /// The most outbound `wasi:http` requests one instance may have in flight (from the request
@@ -19,7 +19,8 @@ pub const MAX_OUTBOUND_IN_FLIGHT: usize = 64;
 /// The `wasi:http` hooks of one instance.
 pub(crate) struct WasiHttpHooksImpl {
     pub(crate) component: Arc<str>,
-    pub(crate) caps: Arc<ComponentCaps>,
+    /// The component's grants of outbound HTTP (and nothing else of its grants).
+    pub(crate) grants: Arc<HttpGrants>,
     pub(crate) counters: Arc<StoreCounters>,
     /// Outbound requests in flight.
     pub(crate) in_flight: Arc<AtomicUsize>,
@@ -60,9 +61,9 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> ResponseFuture {
         let uri = request.uri().to_string();
-        let allowed = url::Url::parse(&uri).map_err(|_| Error::HttpRequestUriInvalid).and_then(|url| {
-            self.caps.granted.http.allowed_hosts.check(&url).map_err(|_| Error::HttpRequestDenied)
-        });
+        let allowed = url::Url::parse(&uri)
+            .map_err(|_| Error::HttpRequestUriInvalid)
+            .and_then(|url| self.grants.allowed_hosts.check(&url).map_err(|_| Error::HttpRequestDenied));
         if let Err(e) = allowed {
             tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {e}");
             return Box::new(async move { Err(e) });
@@ -73,7 +74,7 @@ impl WasiHttpHooks for WasiHttpHooksImpl {
             tracing::warn!(component = %self.component, %uri, "outbound wasi:http request refused: {message}");
             return Box::new(async move { Err(Error::InternalError(Some(message))) });
         };
-        let options = bounded(options, self.caps.granted.http.client.config().timeout);
+        let options = bounded(options, self.grants.client.config().timeout);
         let span = tracing::debug_span!("host_call", function = "wasi:http/outgoing-handler#handle", %uri);
         let counters = self.counters.clone();
         Box::new(tracing::Instrument::instrument(

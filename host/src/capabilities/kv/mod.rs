@@ -58,7 +58,7 @@ impl Capability for Kv {
     fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<KvGrants> {
         Ok(KvGrants {
             stores: granted(component, "kv store", &grants.kv, &backends.kv)?,
-            namespace: namespace(component, grants)?,
+            namespace: namespace(component, grants),
         })
     }
 }

@@ -50,7 +50,7 @@ impl Capability for PubSub {
         Ok(PubSubGrants {
             topics: grants.topics.clone(),
             backend: backends.pubsub.clone(),
-            namespace: namespace(component, grants)?,
+            namespace: namespace(component, grants),
         })
     }
 }
