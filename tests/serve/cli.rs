@@ -132,6 +132,12 @@ fn every_subcommand_has_help() {
         assert!(out.status.success(), "{args:?}");
         assert!(stdout(&out).contains("Usage: mixio"), "{args:?}: {}", stdout(&out));
     }
+    // What mixio is, not the description of the crate the binary happens to be built from.
+    let help = stdout(&mixio(&["--help"]));
+    assert!(
+        help.starts_with("A WebAssembly host where synchronous guest code does asynchronous I/O"),
+        "{help}"
+    );
 }
 
 #[test]
