@@ -354,9 +354,7 @@ impl Host {
     /// `channel`, on every host sharing this host's pub/sub backend: the seam of a server that
     /// has websocket clients on that channel.
     pub async fn subscribe_websocket(&self, channel: &str) -> Result<Subscription, Error> {
-        use crate::capabilities::websocket;
-        websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
-        self.subscribe(&websocket::subject(channel)).await
+        self.subscribe(&websocket_subject(channel)?).await
     }
 
     /// Answers guests' outbound requests to `origin` (a server's URL, e.g. its `${self}`) with
@@ -371,9 +369,7 @@ impl Host {
     /// Sends `text` to the websocket clients of `channel` (on every server sharing this host's
     /// pub/sub backend), as a guest's `mixio::ws::send` does.
     pub async fn send_websocket(&self, channel: &str, text: &str) -> Result<(), Error> {
-        use crate::capabilities::websocket;
-        websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
-        self.publish(&websocket::subject(channel), text.to_string()).await
+        self.publish(&websocket_subject(channel)?, text.to_string()).await
     }
 
     /// How the host calls guests.
@@ -400,6 +396,13 @@ impl Host {
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
         self.inner.cache.as_ref().map(|c| (c.cache_hits(), c.cache_misses()))
     }
+}
+
+/// The pub/sub subject of websocket channel `channel`, once its name is checked.
+fn websocket_subject(channel: &str) -> Result<String, Error> {
+    use crate::capabilities::websocket;
+    websocket::check_channel(channel).map_err(|e| Error::Config(format!("websocket channel: {e}")))?;
+    Ok(websocket::subject(channel))
 }
 
 /// Checks that `path` (after symlinks) is a regular file, as [`Host::load`] does before it

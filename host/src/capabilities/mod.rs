@@ -339,10 +339,11 @@ impl ComponentCaps {
         grants: &Grants,
         backends: &Backends,
     ) -> Result<ComponentCaps, Error> {
-        if grants.namespace.as_deref().unwrap_or(component).is_empty() {
-            return Err(Error::Config(format!(
-                "component `{component}`: its namespace must not be empty (it prefixes its keys and topics)"
-            )));
+        if namespace(component, grants).is_empty() {
+            return Err(grant_error(
+                component,
+                "its namespace must not be empty (it prefixes its keys and topics)",
+            ));
         }
         Ok(ComponentCaps {
             granted: Granted::resolve(component, grants, backends)?,
@@ -356,6 +357,16 @@ impl ComponentCaps {
 /// empty.
 pub(crate) fn namespace(component: &str, grants: &Grants) -> String {
     name_token(grants.namespace.as_deref().unwrap_or(component))
+}
+
+/// Whether `names` (a component's granted topics or channels) allows `name`: `*` allows any.
+pub(crate) fn allows(names: &[String], name: &str) -> bool {
+    names.iter().any(|n| n == "*" || n == name)
+}
+
+/// A configuration error of component `component`'s grants.
+pub(crate) fn grant_error(component: &str, reason: impl std::fmt::Display) -> Error {
+    Error::Config(format!("component `{component}`: {reason}"))
 }
 
 /// The host's backends named in a component's grants; naming one the host lacks is an error.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::capabilities::bindings::mixio::io::websocket::{Error, Host};
 use crate::capabilities::pubsub::PubSubBackend;
-use crate::capabilities::{Backends, Capability, Grants, Resolved, View};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, allows};
 use crate::metrics::{Backend, backend_call};
 
 /// The websocket capability.
@@ -67,7 +67,7 @@ impl Host for View<'_, Websocket> {
                 text.len()
             ))));
         }
-        if !self.grants.channels.iter().any(|c| c == "*" || *c == channel) {
+        if !allows(&self.grants.channels, &channel) {
             return Ok(Err(Error::AccessDenied(format!(
                 "websocket channel `{channel}` is not granted to component `{}`",
                 self.caller.component

@@ -28,7 +28,7 @@ pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
 pub(crate) use wasi::WasiHttpHooksImpl;
 
 use crate::capabilities::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
-use crate::capabilities::{Backends, Capability, Grants, Resolved, View};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, grant_error};
 use crate::error::BoxError;
 use crate::metrics::{Backend, backend_call};
 
@@ -67,8 +67,7 @@ impl Capability for Http {
     type State = ();
 
     fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<Arc<HttpGrants>> {
-        let allowed_hosts = AllowList::parse(&grants.allowed_hosts)
-            .map_err(|e| crate::error::Error::Config(format!("component `{component}`: {e}")))?;
+        let allowed_hosts = AllowList::parse(&grants.allowed_hosts).map_err(|e| grant_error(component, e))?;
         Ok(Arc::new(HttpGrants { allowed_hosts, client: backends.http.clone() }))
     }
 }

@@ -45,15 +45,10 @@ pub(crate) struct KvGrants {
     namespace: String,
 }
 
-/// One instance's state of kv.
-#[derive(Default)]
-pub(crate) struct KvState {
-    open_stores: usize,
-}
-
 impl Capability for Kv {
     type Grants = KvGrants;
-    type State = KvState;
+    /// The stores the instance has open.
+    type State = usize;
 
     fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<KvGrants> {
         Ok(KvGrants {
@@ -160,7 +155,7 @@ impl HostStore for View<'_, Kv> {
                 self.caller.component
             ))));
         };
-        if self.state.open_stores >= MAX_OPEN_STORES {
+        if *self.state >= MAX_OPEN_STORES {
             return Ok(Err(Error::Invalid(format!(
                 "too many open kv stores (the limit is {MAX_OPEN_STORES})"
             ))));
@@ -169,7 +164,7 @@ impl HostStore for View<'_, Kv> {
         // prefix, nor does one prefix start another.
         let prefix = format!("{}:{}:", self.grants.namespace, name_token(&name));
         let handle = self.table.push(OpenStore { backend, prefix })?;
-        self.state.open_stores += 1;
+        *self.state += 1;
         Ok(Ok(handle))
     }
 
@@ -299,7 +294,7 @@ impl HostStore for View<'_, Kv> {
 
     async fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
-        self.state.open_stores -= 1;
+        *self.state -= 1;
         Ok(())
     }
 }

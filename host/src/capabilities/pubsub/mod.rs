@@ -18,7 +18,7 @@ pub(crate) use redis::RedisPubSub;
 use std::sync::Arc;
 
 use crate::capabilities::bindings::mixio::io::pubsub::{Error, Host};
-use crate::capabilities::{Backends, Capability, Grants, Resolved, View, namespace};
+use crate::capabilities::{Backends, Capability, Grants, Resolved, View, allows, grant_error, namespace};
 use crate::metrics::{Backend, backend_call};
 
 /// Largest payload a guest may publish, in bytes.
@@ -44,8 +44,7 @@ impl Capability for PubSub {
 
     fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<PubSubGrants> {
         for topic in grants.topics.iter().filter(|t| *t != "*") {
-            check_topic(topic)
-                .map_err(|e| crate::error::Error::Config(format!("component `{component}`: {e}")))?;
+            check_topic(topic).map_err(|e| grant_error(component, e))?;
         }
         Ok(PubSubGrants {
             topics: grants.topics.clone(),
@@ -95,7 +94,7 @@ impl Host for View<'_, PubSub> {
                 payload.len()
             ))));
         }
-        if !self.grants.topics.iter().any(|t| t == "*" || *t == topic) {
+        if !allows(&self.grants.topics, &topic) {
             return Ok(Err(Error::AccessDenied(format!(
                 "topic `{topic}` is not granted to component `{}`",
                 self.caller.component

@@ -39,15 +39,10 @@ pub(crate) struct SqlGrants {
     databases: HashMap<String, Arc<dyn SqlBackend>>,
 }
 
-/// One instance's state of SQL.
-#[derive(Default)]
-pub(crate) struct SqlState {
-    open_connections: usize,
-}
-
 impl Capability for Sql {
     type Grants = SqlGrants;
-    type State = SqlState;
+    /// The connections the instance has open.
+    type State = usize;
 
     fn resolve(component: &str, grants: &Grants, backends: &Backends) -> Resolved<SqlGrants> {
         Ok(SqlGrants { databases: granted(component, "sql database", &grants.sql, &backends.sql)? })
@@ -118,7 +113,7 @@ impl View<'_, Sql> {
         if let Err(e) = check(&statement, &params) {
             return Ok(Err(e));
         }
-        let counters = self.caller.counters.clone();
+        let counters = &self.caller.counters;
         let conn = self.table.get_mut(handle)?;
         let db = conn.db.clone();
         let work = async {
@@ -135,7 +130,7 @@ impl View<'_, Sql> {
                 Op::Query => c.query(&statement, &params).await.map(Outcome::Rows),
             }
         };
-        Ok(backend_call(&counters, Backend::Sql, work).await.map_err(Error::from))
+        Ok(backend_call(counters, Backend::Sql, work).await.map_err(Error::from))
     }
 }
 
@@ -146,15 +141,15 @@ impl View<'_, Sql> {
         conn: &Resource<OpenConnection>,
         commit: bool,
     ) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.caller.counters.clone();
+        let counters = &self.caller.counters;
         let verb = if commit { "commit" } else { "rollback" };
         let Some(mut tx) = self.table.get_mut(conn)?.transaction.take() else {
             return Ok(Err(Error::TransactionState(format!("{verb} without begin"))));
         };
         let ended = if commit {
-            backend_call(&counters, Backend::Sql, tx.commit()).await
+            backend_call(counters, Backend::Sql, tx.commit()).await
         } else {
-            backend_call(&counters, Backend::Sql, tx.rollback()).await
+            backend_call(counters, Backend::Sql, tx.rollback()).await
         };
         Ok(ended.map_err(Error::from))
     }
@@ -170,13 +165,13 @@ impl HostConnection for View<'_, Sql> {
                 self.caller.component
             ))));
         };
-        if self.state.open_connections >= MAX_OPEN_CONNECTIONS {
+        if *self.state >= MAX_OPEN_CONNECTIONS {
             return Ok(Err(Error::Backend(format!(
                 "too many open sql connections (the limit is {MAX_OPEN_CONNECTIONS})"
             ))));
         }
         let handle = self.table.push(OpenConnection { db, transaction: None })?;
-        self.state.open_connections += 1;
+        *self.state += 1;
         Ok(Ok(handle))
     }
 
@@ -205,13 +200,13 @@ impl HostConnection for View<'_, Sql> {
     }
 
     async fn begin(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<Result<(), Error>> {
-        let counters = self.caller.counters.clone();
+        let counters = &self.caller.counters;
         let conn = self.table.get_mut(&conn)?;
         if conn.transaction.is_some() {
             return Ok(Err(Error::TransactionState("a transaction is already open".into())));
         }
         let db = conn.db.clone();
-        let begun = backend_call(&counters, Backend::Sql, async {
+        let begun = backend_call(counters, Backend::Sql, async {
             let mut c = db.connection().await?;
             c.begin().await?;
             Ok::<_, SqlError>(c)
@@ -237,7 +232,7 @@ impl HostConnection for View<'_, Sql> {
     async fn drop(&mut self, conn: Resource<OpenConnection>) -> wasmtime::Result<()> {
         // Dropping an open transaction's connection rolls it back.
         self.table.delete(conn)?;
-        self.state.open_connections -= 1;
+        *self.state -= 1;
         Ok(())
     }
 }
