@@ -13,14 +13,18 @@ use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 
 use crate::blocking::{self, CallCancelled, DeadlineExceeded};
-use crate::capabilities::bindings::{HANDLER_EXPORT, HandlerPre, Request, Response};
+use crate::capabilities::bindings::{
+    HANDLER_EXPORT, Handler as HandlerExport, HandlerPre, Request, Response,
+};
 use crate::capabilities::{ComponentCaps, Grants};
 use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
+use crate::metrics::{Counters, Retirement};
+use crate::reuse::{Evict, Instance, Pool, Reuse};
 use crate::runtime::{IoMode, Runtime};
 use crate::state::GuestState;
 use crate::stdio::{GuestOutput, Stream};
@@ -68,6 +72,24 @@ struct ComponentInner {
     proxy: Option<ProxyPre<GuestState>>,
     /// Bytes of linear memory one instance may use (at most the host's limit).
     max_memory: usize,
+    /// The idle instances, for a component that reuses them ([`Component::with_reuse`]).
+    reuse: Option<Reusing>,
+}
+
+/// A reusing component's idle instances: of its handler, or of its `wasi:http` proxy.
+#[derive(Clone)]
+enum Reusing {
+    Handlers(Arc<Pool<HandlerExport>>),
+    Proxies(Arc<Pool<Proxy>>),
+}
+
+impl Reusing {
+    fn policy(&self) -> Reuse {
+        match self {
+            Reusing::Handlers(pool) => pool.policy(),
+            Reusing::Proxies(pool) => pool.policy(),
+        }
+    }
 }
 
 /// A handler: a pre-instantiated component (called in the host's [`IoMode`]), or a native
@@ -95,6 +117,7 @@ impl Component {
                 command: None,
                 proxy: None,
                 max_memory: runtime.limits.max_memory,
+                reuse: None,
             }),
         })
     }
@@ -178,6 +201,7 @@ impl Component {
                 command,
                 proxy,
                 max_memory: runtime.limits.max_memory,
+                reuse: None,
             }),
         })
     }
@@ -194,7 +218,79 @@ impl Component {
         }
         let mut inner = (*self.inner).clone();
         inner.max_memory = bytes;
+        // Idle instances were made with the old limit: the new component has pools of its own.
+        inner.reuse = inner.reuse.as_ref().map(|r| self.new_pools(r.policy()));
         Ok(Component { inner: Arc::new(inner) })
+    }
+
+    /// This component with its instances reused: an instance that finished a call cleanly
+    /// serves the component's next call (one call at a time) until `reuse` retires it, instead
+    /// of a fresh instance per call. The host keeps nothing of one call for the next (a
+    /// transaction left open is rolled back), but **the guest's own memory persists**: module
+    /// globals, caches, whatever a call left in them. Do not reuse the instances of a
+    /// component that serves mutually distrustful users.
+    ///
+    /// For handlers and `wasi:http` components compiled to wasm, in either [`IoMode`];
+    /// retirements are counted by reason in [`Metrics`](crate::Metrics).
+    ///
+    /// ```no_run
+    /// # async fn example(host: mixio_host::Host) -> Result<(), mixio_host::Error> {
+    /// use std::time::Duration;
+    /// let hello = host.load("hello.wasm")?.with_reuse(mixio_host::Reuse::new().requests(1000).idle(Duration::from_secs(10)))?;
+    /// let response = hello.call(mixio_host::Request::get("/")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_reuse(&self, reuse: Reuse) -> Result<Component, Error> {
+        reuse.check().map_err(|e| Error::Config(format!("component `{}`: {e}", self.inner.name)))?;
+        let unsupported = |reason: &str| Error::Unsupported {
+            component: self.inner.name.to_string(),
+            reason: reason.into(),
+        };
+        match (&self.inner.handler, &self.inner.proxy) {
+            (Some(Handler::Native(_)), _) => {
+                return Err(unsupported("is native: it has no instance to reuse"));
+            }
+            (None, None) => {
+                return Err(unsupported(
+                    "is a command: only handlers and wasi:http components reuse instances",
+                ));
+            }
+            _ => {}
+        }
+        let mut inner = (*self.inner).clone();
+        inner.reuse = Some(self.new_pools(reuse));
+        Ok(Component { inner: Arc::new(inner) })
+    }
+
+    /// Empty pools of idle instances for this component's export, known to the host (which
+    /// retires idle instances when it needs their slots).
+    fn new_pools(&self, policy: Reuse) -> Reusing {
+        let counters = self.inner.host.counters.clone();
+        let (reusing, evict): (Reusing, Arc<dyn Evict>) = if self.inner.handler.is_some() {
+            let pool = Arc::new(Pool::new(policy, counters));
+            (Reusing::Handlers(pool.clone()), pool)
+        } else {
+            let pool = Arc::new(Pool::new(policy, counters));
+            (Reusing::Proxies(pool.clone()), pool)
+        };
+        self.inner.host.reuse_pools.register(Arc::downgrade(&evict));
+        reusing
+    }
+
+    /// The pool of idle handler instances, if the component reuses them.
+    fn handlers(&self) -> Option<&Arc<Pool<HandlerExport>>> {
+        match &self.inner.reuse {
+            Some(Reusing::Handlers(pool)) => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// The pool of idle proxy instances, if the component reuses them.
+    fn proxies(&self) -> Option<&Arc<Pool<Proxy>>> {
+        match &self.inner.reuse {
+            Some(Reusing::Proxies(pool)) => Some(pool),
+            _ => None,
+        }
     }
 
     /// The component's name (its file stem, or the name given to
@@ -278,39 +374,80 @@ impl Component {
         };
         let span = tracing::debug_span!("call_http", component = %self.inner.name, method = %request.method(), uri = %request.uri());
         self.inner.host.counters.call_started();
-        let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
-        let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
-        let mut store =
-            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr));
+        let pool = self.proxies().cloned();
+        let mut instance = match pool.as_ref().and_then(|pool| pool.take()) {
+            Some(instance) => instance,
+            None => Instance::fresh(self.logged_store()),
+        };
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let host_error = |e: wasmtime::Error| Error::Host { component: name(), message: format!("{e:#}") };
-        let mut http = store.data_mut().http();
+        let mut http = instance.store.data_mut().http();
         let incoming = http.new_incoming_request(Scheme::Http, request).map_err(host_error)?;
         let outparam = http.new_response_outparam(sender).map_err(host_error)?;
 
         let component = self.clone();
         let (failure_sender, failure) = tokio::sync::oneshot::channel();
-        let mut instance = HttpInstance { store, _slot: slot };
+        let mut holder = HttpInstance {
+            instance: Some(instance),
+            retire: pool.as_ref().map(|_| (self.inner.host.counters.clone(), Retirement::Cancelled)),
+            _slot: slot,
+        };
         let guest = async move {
-            let store = &mut instance.store;
+            let Some(instance) = holder.instance.as_mut() else {
+                unreachable!("the instance is taken only below")
+            };
+            let reusing = holder.retire.is_some();
             let work = async {
-                let proxy = pre.instantiate_async(&mut *store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut *store, incoming, outparam).await
+                let proxy = match instance.export.take() {
+                    Some(proxy) => proxy,
+                    None => {
+                        let mut created = pre.instantiate_async(&mut instance.store).await;
+                        if component.pool_full(&created) {
+                            created = pre.instantiate_async(&mut instance.store).await;
+                        }
+                        created?
+                    }
+                };
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut instance.store, incoming, outparam)
+                    .await?;
+                instance.export = Some(proxy);
+                if reusing {
+                    instance.unfinished = instance.store.data_mut().end_call().await.err();
+                }
+                wasmtime::Result::Ok(())
             };
             let result = match deadline(work, timeout).await {
-                Ok(result) => result.map_err(|e| component.guest_error(store, e)),
+                Ok(result) => result.map_err(|e| component.guest_error(&instance.store, e)),
                 Err(Elapsed) => Err(component.timeout_error(timeout)),
             };
             if let Err(e @ Error::Timeout { .. }) = &result {
                 tracing::debug!(component = %component.name(), "{e}");
             }
-            // Dropping the store closes the response body as if the guest had finished it: the
-            // body learns first whether the call failed, so that it can end in an error instead.
-            if let Err(e) = &result {
-                let _ = failure_sender.send(e.to_string());
+            match result {
+                Ok(()) => {
+                    if let (Some(pool), Some(instance)) = (&pool, holder.instance.take()) {
+                        pool.give_back(instance);
+                    }
+                    drop(holder);
+                    Ok(())
+                }
+                Err(e) => {
+                    if let Some((_, reason)) = &mut holder.retire {
+                        *reason = match e {
+                            Error::Timeout { .. } => Retirement::Timeout,
+                            _ => Retirement::Failed,
+                        };
+                    }
+                    // Dropping the store closes the response body as if the guest had finished
+                    // it: the body learns first that the call failed, so that it can end in an
+                    // error instead.
+                    let _ = failure_sender.send(e.to_string());
+                    drop(holder);
+                    Err(e)
+                }
             }
-            drop(instance);
-            result
         };
         // The guest's task runs in the caller's span too (a server's request span: the guest's
         // log lines carry its request id), whether or not the call's own span is recorded.
@@ -336,6 +473,20 @@ impl Component {
                 }
             },
         }
+    }
+
+    /// A new store whose guest's stdout and stderr go to the log.
+    fn logged_store(&self) -> Store<GuestState> {
+        let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
+        let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
+        self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
+    }
+
+    /// Whether `instantiated` failed for want of a free slot in the host's pool and idle
+    /// instances of reusing components were retired to make room: then try once more.
+    fn pool_full<T>(&self, instantiated: &wasmtime::Result<T>) -> bool {
+        matches!(instantiated, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
+            && self.inner.host.reuse_pools.evict() > 0
     }
 
     fn new_state(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> GuestState {
@@ -389,33 +540,70 @@ impl Component {
             });
         };
         self.inner.host.counters.call_started();
-        let new_store = || {
-            let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
-            let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
-            self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
+        let pool = self.handlers().cloned();
+        let instance = || match pool.as_ref().and_then(|pool| pool.take()) {
+            Some(instance) => instance,
+            None => Instance::fresh(self.logged_store()),
         };
-        /// Instantiates `pre` in `store` and calls its handler, in either mode.
+        /// Calls the handler of `instance`, instantiating it first if it is fresh, in either
+        /// mode; then, if it is `reusing`, makes it ready for its next call (what it could not
+        /// give back is left in `instance.unfinished`: it will be retired).
         async fn call(
+            component: Component,
             pre: HandlerPre<GuestState>,
-            mut store: Store<GuestState>,
+            mut instance: Instance<HandlerExport>,
             request: Request,
-        ) -> (Store<GuestState>, wasmtime::Result<Response>) {
+            reusing: bool,
+        ) -> (Instance<HandlerExport>, wasmtime::Result<Response>) {
             let result = async {
-                let handler = pre.instantiate_async(&mut store).await?;
-                handler.mixio_io_incoming_handler().call_handle(&mut store, &request).await
+                let handler = match instance.export.take() {
+                    Some(handler) => handler,
+                    None => {
+                        let mut created = pre.instantiate_async(&mut instance.store).await;
+                        if component.pool_full(&created) {
+                            created = pre.instantiate_async(&mut instance.store).await;
+                        }
+                        created?
+                    }
+                };
+                let response =
+                    handler.mixio_io_incoming_handler().call_handle(&mut instance.store, &request).await?;
+                instance.export = Some(handler);
+                if reusing {
+                    instance.unfinished = instance.store.data_mut().end_call().await.err();
+                }
+                Ok(response)
             }
             .await;
-            (store, result)
+            (instance, result)
         }
+        let reusing = pool.is_some();
+        // The instance of a call that did not fail goes back to the component's pool, if it has
+        // one; else it is dropped.
+        let finish = {
+            let pool = pool.clone();
+            move |instance| {
+                if let Some(pool) = &pool {
+                    pool.give_back(instance);
+                }
+            }
+        };
         match (pre, self.inner.host.io) {
             (Handler::Wasm(pre), IoMode::Async) => {
-                let (store, result) = call(pre, new_store(), request).await;
-                result.map_err(|e| self.guest_error(&store, e))
+                let (instance, result) = call(self.clone(), pre, instance(), request, reusing).await;
+                match result {
+                    Ok(response) => {
+                        finish(instance);
+                        Ok(response)
+                    }
+                    Err(e) => Err(self.guest_error(&instance.store, e)),
+                }
             }
             (Handler::Wasm(pre), IoMode::Blocking { .. }) => {
                 let thread = self.blocking_thread().await?;
-                self.on_blocking_thread(thread, new_store(), timeout, move |store| call(pre, store, request))
-                    .await
+                let component = self.clone();
+                let work = move |instance| call(component, pre, instance, request, reusing);
+                self.on_blocking_thread(thread, instance(), timeout, work, finish).await
             }
             (Handler::Native(handler), _) => {
                 let Some(threads) = self.inner.host.native_threads.get() else {
@@ -484,7 +672,7 @@ impl Component {
             IoMode::Blocking { .. } => {
                 let thread = self.blocking_thread().await?;
                 let store = self.new_store(&mut wasi, stderr);
-                self.on_blocking_thread(thread, store, timeout, move |store| run(pre, store)).await
+                self.on_blocking_thread(thread, store, timeout, move |store| run(pre, store), drop).await
             }
         }
     }
@@ -501,19 +689,23 @@ impl Component {
 
     /// Blocking mode: runs the call `work` returns to completion on a thread of the host's
     /// pool, which blocks while the guest waits on an import (the caller holds `thread`, a
-    /// permit of the pool, taken before the instance was created). `work` gives the store back
-    /// with the call's result, for the guest's error report.
-    async fn on_blocking_thread<T, F, Fut>(
+    /// permit of the pool, taken before the instance was created). `work` gives the store
+    /// (or the instance holding it) back with the call's result, for the guest's error report
+    /// or, if the call succeeded, to `finish` (which drops it, or keeps it for another call),
+    /// still on the thread: an instance is done with before its thread serves another call.
+    async fn on_blocking_thread<S, T, F, Fut>(
         &self,
         thread: tokio::sync::OwnedSemaphorePermit,
-        mut store: Store<GuestState>,
+        mut store: S,
         timeout: Option<Duration>,
         work: F,
+        finish: impl FnOnce(S) + Send + 'static,
     ) -> Result<T, Error>
     where
+        S: HasStore + Send + 'static,
         T: Send + 'static,
-        F: FnOnce(Store<GuestState>) -> Fut + Send + 'static,
-        Fut: Future<Output = (Store<GuestState>, wasmtime::Result<T>)>,
+        F: FnOnce(S) -> Fut + Send + 'static,
+        Fut: Future<Output = (S, wasmtime::Result<T>)>,
     {
         let host_error = |message: String| Error::Host { component: self.inner.name.to_string(), message };
         // Dropping this future (the caller cancelled, or gave up) drops `_caller`, which
@@ -523,7 +715,9 @@ impl Component {
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         let stop = blocking::Stop { deadline, cancel: Some(cancel) };
         let running = stop.clone();
-        store.epoch_deadline_callback(move |_| running.check().map(|()| UpdateDeadline::Continue(1)));
+        store
+            .store_mut()
+            .epoch_deadline_callback(move |_| running.check().map(|()| UpdateDeadline::Continue(1)));
         let component = self.clone();
         let span = tracing::Span::current();
         let call = tokio::task::spawn_blocking(move || {
@@ -541,8 +735,11 @@ impl Component {
             };
             // A call stopped while it waits is dropped inside `wait`, with its instance.
             let result = match blocking::wait(stop, work(store)) {
-                Ok((_store, Ok(value))) => Ok(value),
-                Ok((store, Err(e))) => Err(error(e, Some(&store))),
+                Ok((store, Ok(value))) => {
+                    finish(store);
+                    Ok(value)
+                }
+                Ok((mut store, Err(e))) => Err(error(e, Some(store.store_mut()))),
                 Err(e) => Err(error(e, None)),
             };
             // The instance goes before the thread is handed to the next call.
@@ -576,6 +773,18 @@ impl Component {
         if let Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) = &result {
             tracing::debug!(component = %self.inner.name, "{e}");
         }
+        // A reusing component's instance is dropped with a call that fails, however it fails.
+        if let (Err(e), Some(_)) = (&result, self.handlers()) {
+            let reason = match e {
+                Error::Timeout { .. } => Some(Retirement::Timeout),
+                Error::Cancelled { .. } => Some(Retirement::Cancelled),
+                Error::Busy { .. } | Error::Unsupported { .. } | Error::Config(_) => None,
+                _ => Some(Retirement::Failed),
+            };
+            if let Some(reason) = reason {
+                self.inner.host.counters.retired(reason);
+            }
+        }
         result
     }
 }
@@ -595,12 +804,42 @@ struct GuestBody {
     span: tracing::Span,
 }
 
-/// A `wasi:http` guest's store and the slot it occupies. Fields drop in order: the store, and
-/// with it the instance's place in the pool, is gone before the slot is given back, however
-/// the guest's task ends (finished, failed, or aborted).
+/// A `wasi:http` guest's instance and the slot it occupies. Fields drop in order: the store,
+/// and with it the instance's place in the pool, is gone before the slot is given back,
+/// however the guest's task ends (finished, failed, or aborted). An instance that goes back
+/// to its component's pool of idle instances is taken out first.
 struct HttpInstance {
-    store: Store<GuestState>,
+    instance: Option<Instance<Proxy>>,
+    /// For a reusing component: its counters and why the instance is retired if it is dropped
+    /// here (the task was aborted: the caller gave up before the response).
+    retire: Option<(Arc<Counters>, Retirement)>,
     _slot: Box<dyn Send + Sync>,
+}
+
+impl Drop for HttpInstance {
+    fn drop(&mut self) {
+        if let (Some(instance), Some((counters, reason))) = (self.instance.take(), &self.retire) {
+            counters.retired(*reason);
+            drop(instance);
+        }
+    }
+}
+
+/// A store, or an instance holding one: what a blocking call runs in.
+trait HasStore {
+    fn store_mut(&mut self) -> &mut Store<GuestState>;
+}
+
+impl HasStore for Store<GuestState> {
+    fn store_mut(&mut self) -> &mut Store<GuestState> {
+        self
+    }
+}
+
+impl<E> HasStore for Instance<E> {
+    fn store_mut(&mut self) -> &mut Store<GuestState> {
+        &mut self.store
+    }
 }
 
 impl hyper::body::Body for GuestBody {

@@ -220,6 +220,7 @@ impl HostBuilder {
                 io: self.io,
                 blocking_threads: Arc::new(tokio::sync::Semaphore::new(threads)),
                 native_threads: std::sync::OnceLock::new(),
+                reuse_pools: Default::default(),
                 _ticker: ticker,
             }),
         })

@@ -28,6 +28,7 @@ mod host;
 mod metrics;
 mod native;
 mod progress;
+mod reuse;
 mod runtime;
 mod sqlite;
 mod state;
@@ -40,8 +41,9 @@ pub use component::{Call, Component, ComponentKind, HttpBody, Run};
 pub use engine::Limits;
 pub use error::Error;
 pub use host::{Host, HostBuilder, regular_file};
-pub use metrics::{Backend, BackendCalls, Metrics};
+pub use metrics::{Backend, BackendCalls, Metrics, Retirement};
 pub use native::NativeHandler;
+pub use reuse::Reuse;
 pub use runtime::{IoMode, MAX_BLOCKING_THREADS};
 
 /// Native fibers (the `mixio-fiber` crate): synchronous code that awaits futures, as native

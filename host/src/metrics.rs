@@ -18,6 +18,11 @@ pub(crate) struct Counters {
     calls: AtomicU64,
     host_calls: AtomicU64,
     backends: [BackendCounter; Backend::ALL.len()],
+    /// Instances of reusing components waiting for their next call.
+    pub(crate) idle_instances: AtomicUsize,
+    /// Calls served by an instance that had served one before.
+    pub(crate) reused: AtomicU64,
+    retirements: [AtomicU64; Retirement::ALL.len()],
 }
 
 #[derive(Debug, Default)]
@@ -54,6 +59,58 @@ impl Backend {
     }
 }
 
+/// Why a reusable instance was retired, in the order of
+/// [`Metrics::retirements`](crate::Metrics::retirements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Retirement {
+    /// It served [`Reuse::requests`](crate::Reuse::requests) calls.
+    Requests,
+    /// It waited [`Reuse::idle`](crate::Reuse::idle) without a call.
+    Idle,
+    /// Its memory grew past [`Reuse::max_memory`](crate::Reuse::max_memory).
+    Memory,
+    /// Its call failed: a trap, a panic, an error of the host's.
+    Failed,
+    /// Its call's deadline passed.
+    Timeout,
+    /// Its call was cancelled (the client went away, say).
+    Cancelled,
+    /// Its call ended with work of its own open: an outbound request in flight, a response
+    /// body not finished, a transaction that could not be rolled back.
+    Unfinished,
+    /// The pool had no free slot for a fresh instance: idle instances made room.
+    Evicted,
+}
+
+impl Retirement {
+    /// Every reason, in the order of [`Metrics::retirements`](crate::Metrics::retirements).
+    pub const ALL: [Retirement; 8] = [
+        Retirement::Requests,
+        Retirement::Idle,
+        Retirement::Memory,
+        Retirement::Failed,
+        Retirement::Timeout,
+        Retirement::Cancelled,
+        Retirement::Unfinished,
+        Retirement::Evicted,
+    ];
+
+    /// The reason's name in metrics: `requests`, `idle`, `memory`, `failed`, `timeout`,
+    /// `cancelled`, `unfinished` or `evicted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Retirement::Requests => "requests",
+            Retirement::Idle => "idle",
+            Retirement::Memory => "memory",
+            Retirement::Failed => "failed",
+            Retirement::Timeout => "timeout",
+            Retirement::Cancelled => "cancelled",
+            Retirement::Unfinished => "unfinished",
+            Retirement::Evicted => "evicted",
+        }
+    }
+}
+
 /// Calls guests made to one kind of backend, and how many of them failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BackendCalls {
@@ -82,12 +139,24 @@ pub struct Metrics {
     pub host_calls: u64,
     /// Calls to each kind of backend, in the order of [`Backend::ALL`].
     pub backends: [BackendCalls; Backend::ALL.len()],
+    /// Instances of reusing components ([`Component::with_reuse`](crate::Component::with_reuse))
+    /// waiting idle for their next call right now (counted in `instances` too).
+    pub idle_instances: usize,
+    /// Calls served by a reused instance (one that had served a call before).
+    pub reused: u64,
+    /// Reusable instances retired, by reason, in the order of [`Retirement::ALL`].
+    pub retirements: [u64; Retirement::ALL.len()],
 }
 
 impl Metrics {
     /// The calls to backends of kind `backend`.
     pub fn backend(&self, backend: Backend) -> BackendCalls {
         self.backends[backend as usize]
+    }
+
+    /// The reusable instances retired for `reason`.
+    pub fn retired(&self, reason: Retirement) -> u64 {
+        self.retirements[reason as usize]
     }
 }
 
@@ -104,7 +173,15 @@ impl Counters {
                 calls: self.backends[i].calls.load(Relaxed),
                 errors: self.backends[i].errors.load(Relaxed),
             }),
+            idle_instances: self.idle_instances.load(Relaxed),
+            reused: self.reused.load(Relaxed),
+            retirements: std::array::from_fn(|i| self.retirements[i].load(Relaxed)),
         }
+    }
+
+    /// Counts a reusable instance retired for `reason`.
+    pub(crate) fn retired(&self, reason: Retirement) {
+        self.retirements[reason as usize].fetch_add(1, Relaxed);
     }
 
     fn backend_done(&self, backend: Backend, ok: bool) {
@@ -152,7 +229,7 @@ fn raise(peak: &AtomicUsize, now: usize) {
 
 /// The counters of one store (one guest instance). Its host calls are counted here without
 /// an atomic read-modify-write, since a store is used by one thread at a time, and added to
-/// the host's counters when the last reference goes.
+/// the host's counters when the last reference goes, or when a reused instance's call ends.
 #[derive(Debug)]
 pub(crate) struct StoreCounters {
     pub(crate) host: std::sync::Arc<Counters>,
@@ -163,11 +240,16 @@ impl StoreCounters {
     pub(crate) fn new(host: std::sync::Arc<Counters>) -> StoreCounters {
         StoreCounters { host, host_calls: AtomicU64::new(0) }
     }
+
+    /// Adds the host calls counted here to the host's counters.
+    pub(crate) fn flush(&self) {
+        self.host.host_calls.fetch_add(self.host_calls.swap(0, Relaxed), Relaxed);
+    }
 }
 
 impl Drop for StoreCounters {
     fn drop(&mut self) {
-        self.host.host_calls.fetch_add(*self.host_calls.get_mut(), Relaxed);
+        self.flush();
     }
 }
 

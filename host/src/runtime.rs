@@ -8,6 +8,7 @@ use wasmtime::{Cache, Engine};
 use crate::capabilities::Backends;
 use crate::engine::{EpochTicker, Limits};
 use crate::metrics::Counters;
+use crate::reuse::Pools;
 use crate::state::GuestState;
 
 /// How a host calls its guests: the same component runs either way.
@@ -74,5 +75,7 @@ pub(crate) struct Runtime {
     pub(crate) blocking_threads: Arc<tokio::sync::Semaphore>,
     /// The threads of native guests, started with the first one loaded.
     pub(crate) native_threads: std::sync::OnceLock<crate::native::NativeThreads>,
+    /// The idle instances of every reusing component, retired when the pool of slots is full.
+    pub(crate) reuse_pools: Pools,
     pub(crate) _ticker: EpochTicker,
 }

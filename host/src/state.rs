@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, StoreLimits};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -22,7 +22,7 @@ pub struct GuestState {
     /// `wasi:http` state, for components of the `wasi:http/proxy` world.
     http: WasiHttpCtx,
     http_hooks: WasiHttpHooksImpl,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: GuestLimits,
     /// The guest's stderr when it goes to the log (not when inherited by `mixio run`).
     pub(crate) stderr: Option<GuestOutput>,
 }
@@ -36,6 +36,7 @@ impl GuestState {
         limits: StoreLimits,
         stderr: Option<GuestOutput>,
     ) -> GuestState {
+        let limits = GuestLimits { limits, memories: Vec::new() };
         counters.instance_created();
         let counters = Arc::new(StoreCounters::new(counters));
         let http_hooks = WasiHttpHooksImpl {
@@ -54,6 +55,21 @@ impl GuestState {
             limits,
             stderr,
         }
+    }
+
+    /// Makes a reused instance ready for its next call once its call has ended: rolls back
+    /// a transaction left open and clears the stderr tail (the next call's error reports hold
+    /// only that call's output). An error means the instance holds what it cannot give back
+    /// (work of its own unfinished, a transaction that did not roll back): retire it.
+    pub(crate) async fn end_call(&mut self) -> Result<(), String> {
+        self.counters.flush();
+        if let Some(stderr) = &self.stderr {
+            stderr.clear();
+        }
+        if crate::capabilities::http_client::holds_request_state(&mut self.table) {
+            return Err("it left outbound HTTP or its response unfinished".into());
+        }
+        self.capabilities.end_call(&mut self.table).await
     }
 
     /// What the guest wrote to stderr most recently (for error reports).
@@ -86,5 +102,68 @@ impl HasCapabilities for GuestState {
 impl WasiHttpView for GuestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+    }
+}
+
+/// The store's resource limits, recording the size of each linear memory as it grows (for
+/// the memory bound of reused instances).
+pub(crate) struct GuestLimits {
+    limits: StoreLimits,
+    /// The sizes of the instance's memories, in bytes, in the order they were created.
+    memories: Vec<usize>,
+}
+
+impl GuestLimits {
+    /// The bytes of all the instance's linear memories.
+    pub(crate) fn memory(&self) -> usize {
+        self.memories.iter().sum()
+    }
+}
+
+impl ResourceLimiter for GuestLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            // A memory is created growing from 0; later growths start from its current size.
+            match self.memories.iter_mut().rev().find(|size| **size == current) {
+                Some(size) if current > 0 => *size = desired,
+                _ => self.memories.push(desired),
+            }
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }

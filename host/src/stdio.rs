@@ -56,6 +56,16 @@ impl GuestOutput {
         }
     }
 
+    /// Forwards a last unterminated line and forgets the stderr tail: a reused instance's next
+    /// call starts its error reports afresh.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !inner.line.is_empty() {
+            inner.emit();
+        }
+        inner.tail.clear();
+    }
+
     /// Forwards a last unterminated line and returns the stderr tail.
     pub(crate) fn finish(&self) -> String {
         let mut inner = self.0.lock().unwrap_or_else(PoisonError::into_inner);

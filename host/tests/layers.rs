@@ -197,7 +197,7 @@ const LAYERS: &[&[&str]] = &[
     &["capabilities"],
     &["state"],
     &["blocking", "native"],
-    &["runtime", "component", "host"],
+    &["runtime", "component", "host", "reuse"],
 ];
 
 #[test]

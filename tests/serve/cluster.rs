@@ -196,6 +196,10 @@ fn metrics_count_what_was_served() {
         assert_eq!(value(&format!(r#"mixio_backend_errors_total{{backend="{backend}"}}"#)), 0.0);
     }
     assert_eq!(value("mixio_instances"), 0.0);
+    // The demo does not reuse instances.
+    assert_eq!(value("mixio_instances_idle"), 0.0);
+    assert_eq!(value("mixio_instance_reuses_total"), 0.0);
+    assert_eq!(value(r#"mixio_instance_retirements_total{reason="requests"}"#), 0.0);
     assert_eq!(value("mixio_suspended_guests"), 0.0);
     assert_eq!(value(r#"mixio_requests_in_flight{component="food-delivery"}"#), 0.0);
     assert_eq!(value(r#"mixio_queue_depth{component="kitchen"}"#), 0.0);

@@ -765,3 +765,39 @@ async fn wait_for_clients(stats: &mixio_serve::ServerStats, n: usize) {
     }
     assert_eq!(stats.websocket_clients(), n, "websocket clients");
 }
+
+/// `reuse` in the manifest: each component's requests, one after another, are served by one
+/// instance (counted by the host), whatever language the guest is written in; a component
+/// without it gets a fresh instance per request.
+#[tokio::test]
+async fn reuse_set_in_the_manifest_serves_request_after_request_on_one_instance() {
+    const REQUESTS: u64 = 5;
+    let reused = [("hello", "/hello"), ("wasi-hello", "/wasi"), ("hello-py", "/py"), ("hello-js", "/js")];
+    let mut manifest = String::from("name = \"reuse\"\n");
+    for (name, route) in reused {
+        manifest += &format!(
+            "[components.{name}]\nsource = \"{}\"\nroutes = [\"{route}\"]\nreuse = {{ requests = 1000, idle = \"60s\" }}\n",
+            guest(name).display()
+        );
+    }
+    manifest +=
+        &format!("[components.fresh]\nsource = \"{}\"\nroutes = [\"/fresh\"]\n", guest("hello").display());
+    let (base, _, host) = start_in_process(&manifest).await;
+    for (name, route) in reused.iter().chain(&[("fresh", "/fresh")]) {
+        for _ in 0..REQUESTS {
+            let reply = client::get(&base, &format!("{route}?name=ada")).await;
+            assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+            // A wasi:http instance goes back once its handler returns, which may be after its
+            // response's end reached the client.
+            mixio_tests::wait_until("the instance to be given back", || {
+                let m = host.metrics();
+                m.instances == m.idle_instances
+            })
+            .await;
+        }
+    }
+    let metrics = host.metrics();
+    assert_eq!(metrics.reused, (REQUESTS - 1) * reused.len() as u64, "all but each first request");
+    assert_eq!(metrics.idle_instances, reused.len(), "one instance of each reusing component waits");
+    assert_eq!(metrics.retirements, [0; mixio_host::Retirement::ALL.len()]);
+}

@@ -215,6 +215,9 @@ impl Server {
             if let Some(bytes) = spec.limits.max_memory {
                 component = component.with_max_memory(bytes)?;
             }
+            if let Some(reuse) = spec.reuse {
+                component = component.with_reuse(reuse)?;
+            }
             components.push(ServedComponent {
                 component,
                 limits: spec.limits.clone(),

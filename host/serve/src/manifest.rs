@@ -62,6 +62,9 @@ pub struct ComponentSpec {
     pub grants: mixio_host::Grants,
     /// Its limits.
     pub limits: ComponentLimits,
+    /// Whether its instances serve more than one request, and until when (`reuse`); `None`
+    /// (the default): a fresh instance per request.
+    pub reuse: Option<mixio_host::Reuse>,
     /// The native build of the component, linked into this binary, which runs instead of
     /// `source` (see [`App::native`]).
     pub native: Option<mixio_host::NativeHandler>,
@@ -148,6 +151,15 @@ struct RawComponent {
     environment: BTreeMap<String, String>,
     #[serde(default)]
     limits: RawLimits,
+    reuse: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReuse {
+    requests: Option<toml::Value>,
+    idle: Option<toml::Value>,
+    max_memory: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -233,6 +245,7 @@ impl App {
                 routes: vec![Route::parse("/*").expect("a valid route")],
                 grants,
                 limits: ComponentLimits::default(),
+                reuse: None,
                 native: None,
             }],
             server: ServerLimits::default(),
@@ -421,6 +434,10 @@ impl App {
                 return Err(bad(&key("source"), format!("`{}`: {e}", source.display())));
             }
             let limits = limits(&c.limits, &|field, problem| bad(&key(&format!("limits.{field}")), problem))?;
+            let reuse = match &c.reuse {
+                None => None,
+                Some(value) => reuse(value, &|field, problem| bad(&key(field), problem))?,
+            };
             let mut grants = mixio_host::Grants::new();
             grants.allowed_hosts = c.allowed_hosts;
             grants.kv = c.kv;
@@ -437,6 +454,7 @@ impl App {
                 routes,
                 grants,
                 limits,
+                reuse,
                 native: None,
             });
         }
@@ -504,6 +522,46 @@ fn env_name(kind: &str, name: &str) -> String {
     let name: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("MIXIO_{kind}_{name}")
+}
+
+/// A component's `reuse`: `true` (the defaults), `false` (none), or a table of `requests`,
+/// `idle` and `max_memory`.
+fn reuse(
+    value: &toml::Value,
+    bad: &dyn Fn(&str, String) -> Error,
+) -> Result<Option<mixio_host::Reuse>, Error> {
+    let raw: RawReuse = match value {
+        toml::Value::Boolean(false) => return Ok(None),
+        toml::Value::Boolean(true) => RawReuse::default(),
+        toml::Value::Table(_) => value.clone().try_into().map_err(|e: toml::de::Error| {
+            bad("reuse", format!("{}; it takes `requests`, `idle` and `max_memory`", e.message().trim_end()))
+        })?,
+        _ => {
+            return Err(bad(
+                "reuse",
+                "must be `true`, `false` or a table, e.g. `{ requests = 1000, idle = \"10s\" }`".into(),
+            ));
+        }
+    };
+    let text = |field: &str, value: &toml::Value| setting_text(value).map_err(|e| bad(field, e));
+    let mut reuse = mixio_host::Reuse::new();
+    if let Some(value) = &raw.requests {
+        let n =
+            units::count(&text("reuse.requests", value)?, &COUNTS).map_err(|e| bad("reuse.requests", e))?;
+        // Within 1..=1,000,000: it fits a u32.
+        reuse = reuse.requests(n as u32);
+    }
+    if let Some(value) = &raw.idle {
+        reuse = reuse
+            .idle(units::duration(&text("reuse.idle", value)?, &TIMEOUTS).map_err(|e| bad("reuse.idle", e))?);
+    }
+    if let Some(value) = &raw.max_memory {
+        // At most 4 GiB: it fits a usize on the 64-bit targets mixio runs on.
+        let bytes = units::size(&text("reuse.max_memory", value)?, &MEMORY)
+            .map_err(|e| bad("reuse.max_memory", e))?;
+        reuse = reuse.max_memory(bytes as usize);
+    }
+    Ok(Some(reuse))
 }
 
 fn limits(raw: &RawLimits, bad: &dyn Fn(&str, String) -> Error) -> Result<ComponentLimits, Error> {
@@ -588,6 +646,16 @@ mod tests {
     /// The pool holds an instance for every request the components admit (a bench at 1,000
     /// connections on two components once found it short).
     #[test]
+    fn reuse_is_off_unless_a_component_asks() {
+        let reuse = |line: &str| parse(&format!("{MINIMAL}\n{line}")).unwrap().components[0].reuse;
+        assert_eq!(parse(MINIMAL).unwrap().components[0].reuse, None);
+        assert_eq!(reuse("reuse = false"), None);
+        assert_eq!(reuse("reuse = true"), Some(mixio_host::Reuse::default()));
+        let set = mixio_host::Reuse::new().requests(5).idle(Duration::from_secs(2)).max_memory(32 << 20);
+        assert_eq!(reuse("reuse = { requests = 5, idle = \"2s\", max_memory = \"32MiB\" }"), Some(set));
+    }
+
+    #[test]
     fn the_pool_covers_every_components_max_concurrent() {
         let two = format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /api\"]\n");
         assert_eq!(parse(&two).unwrap().pool_size().unwrap(), 2000);
@@ -628,6 +696,11 @@ mod tests {
                 "components.web.limits.max_memory",
             ),
             (format!("{MINIMAL}\n[components.web.limits]\nmax_concurrent = 0"), "max_concurrent"),
+            (format!("{MINIMAL}\nreuse = \"yes\""), "`components.web.reuse`: must be `true`"),
+            (format!("{MINIMAL}\nreuse = {{ requests = 0 }}"), "`components.web.reuse.requests`"),
+            (format!("{MINIMAL}\nreuse = {{ idle = \"forever\" }}"), "`components.web.reuse.idle`"),
+            (format!("{MINIMAL}\nreuse = {{ max_memory = \"1B\" }}"), "`components.web.reuse.max_memory`"),
+            (format!("{MINIMAL}\nreuse = {{ idel = \"1s\" }}"), "idel"),
             (MINIMAL.replace("routes = [", "sql = [\"orders\"]\nroutes = ["), "database `orders`"),
             ("name = \"x\"".to_string(), "no components"),
             (MINIMAL.replace("\"GET /items\"", "\"GET /ws/*\""), "/ws/"),

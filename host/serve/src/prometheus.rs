@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::{AdmissionStats, ServerState};
-use mixio_host::Backend;
+use mixio_host::{Backend, Retirement};
 
 /// Upper bounds of the latency histogram's buckets, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
@@ -148,6 +148,28 @@ pub(crate) fn render(shared: &ServerState) -> String {
     );
 
     gauge(&mut out, "mixio_instances", "Guest instances alive.", host.instances as u64);
+    gauge(
+        &mut out,
+        "mixio_instances_idle",
+        "Instances of reusing components waiting for their next request.",
+        host.idle_instances as u64,
+    );
+    header(&mut out, "mixio_instance_reuses_total", "counter", "Requests served by a reused instance.");
+    let _ = writeln!(out, "mixio_instance_reuses_total {}", host.reused);
+    header(
+        &mut out,
+        "mixio_instance_retirements_total",
+        "counter",
+        "Instances of reusing components retired, by reason.",
+    );
+    for reason in Retirement::ALL {
+        let _ = writeln!(
+            out,
+            "mixio_instance_retirements_total{{reason=\"{}\"}} {}",
+            reason.name(),
+            host.retired(reason)
+        );
+    }
     gauge(
         &mut out,
         "mixio_suspended_guests",

@@ -168,6 +168,7 @@ mod tests {
             routes: routes.iter().map(|r| Route::parse(r).unwrap()).collect(),
             grants: mixio_host::Grants::new(),
             limits: ComponentLimits::default(),
+            reuse: None,
             native: None,
         }
     }

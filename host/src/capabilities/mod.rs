@@ -161,6 +161,22 @@ impl CapabilitiesCtx {
     pub(crate) fn new(component: Arc<str>, counters: Arc<StoreCounters>, caps: Arc<ComponentCaps>) -> Self {
         CapabilitiesCtx { caller: Caller { component, counters }, caps, states: States::default() }
     }
+
+    /// Ends a call of an instance that will serve another: what a capability holds for one
+    /// call only is given back (a transaction left open is rolled back). Handles stay open:
+    /// they are the guest's, like its globals; but an instance holding half its limit of them
+    /// is not given the next call, which would find the limit near (a guest whose handles are
+    /// freed only by a garbage collector, say). An error means the instance must not serve
+    /// again, and says why.
+    pub(crate) async fn end_call(&mut self, table: &mut ResourceTable) -> Result<(), String> {
+        let (stores, connections) = (self.states.kv, self.states.sql);
+        if stores >= kv::MAX_OPEN_STORES / 2 || connections >= sql::MAX_OPEN_CONNECTIONS / 2 {
+            return Err(format!(
+                "it holds {stores} open key-value stores and {connections} SQL connections, half its limit or more"
+            ));
+        }
+        sql::end_call(&self.caller, table).await
+    }
 }
 
 /// What one component may use, given at load ([`Host::load_with`](crate::Host::load_with)).

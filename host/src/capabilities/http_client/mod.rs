@@ -25,7 +25,7 @@ use url::Url;
 
 pub(crate) use allow::{AllowList, Refusal};
 pub use wasi::MAX_OUTBOUND_IN_FLIGHT;
-pub(crate) use wasi::WasiHttpHooksImpl;
+pub(crate) use wasi::{WasiHttpHooksImpl, holds_request_state};
 
 use crate::capabilities::bindings::mixio::io::http_client::{Error, Host, IncomingResponse, OutgoingRequest};
 use crate::capabilities::{Backends, Capability, Grants, Resolved, View, grant_error};

@@ -6,6 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::p2::body::{HostFutureTrailers, HostIncomingBody, HostOutgoingBody};
+use wasmtime_wasi_http::p2::types::{
+    HostFutureIncomingResponse, HostIncomingRequest, HostIncomingResponse, HostOutgoingRequest,
+    HostOutgoingResponse, HostResponseOutparam,
+};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::HttpGrants;
@@ -24,6 +30,24 @@ pub(crate) struct WasiHttpHooksImpl {
     pub(crate) counters: Arc<StoreCounters>,
     /// Outbound requests in flight.
     pub(crate) in_flight: Arc<AtomicUsize>,
+}
+
+/// Whether `table` holds `wasi:http` state of a call that has ended: an incoming request or
+/// its body, a response (outgoing, or its outparam) or its body not finished, an outbound
+/// request, its response or its body. An instance holding one must not serve another call:
+/// a response body left open would never end, a request in flight would outlive its call.
+pub(crate) fn holds_request_state(table: &mut ResourceTable) -> bool {
+    table.iter_mut().any(|entry| {
+        entry.is::<HostIncomingRequest>()
+            || entry.is::<HostResponseOutparam>()
+            || entry.is::<HostOutgoingResponse>()
+            || entry.is::<HostOutgoingRequest>()
+            || entry.is::<HostIncomingResponse>()
+            || entry.is::<HostFutureIncomingResponse>()
+            || entry.is::<HostIncomingBody>()
+            || entry.is::<HostOutgoingBody>()
+            || entry.is::<HostFutureTrailers>()
+    })
 }
 
 /// One outbound request's place among [`MAX_OUTBOUND_IN_FLIGHT`], given back when dropped.

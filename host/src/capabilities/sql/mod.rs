@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 
 pub use backend::MAX_RESULT_BYTES;
 pub(crate) use backend::{SqlBackend, SqlConnection, SqlError};
@@ -21,7 +21,7 @@ pub(crate) use postgres::PostgresDb;
 pub(crate) use sqlite::SqliteDb;
 
 use crate::capabilities::bindings::mixio::io::sql::{Error, Host, HostConnection, Rows, Value};
-use crate::capabilities::{Backends, Capability, Grants, Resolved, View, granted};
+use crate::capabilities::{Backends, Caller, Capability, Grants, Resolved, View, granted};
 use crate::metrics::{Backend, backend_call};
 
 /// Longest statement a guest may send, in bytes.
@@ -153,6 +153,24 @@ impl View<'_, Sql> {
         };
         Ok(ended.map_err(Error::from))
     }
+}
+
+/// Rolls back every transaction still open in `table` (the call that began it has ended and
+/// its instance will serve another): the next call sees none of its changes, even through a
+/// handle the guest kept. The handles stay open, outside a transaction.
+pub(crate) async fn end_call(caller: &Caller, table: &mut ResourceTable) -> Result<(), String> {
+    let open: Vec<Box<dyn SqlConnection>> = table
+        .iter_mut()
+        .filter_map(|entry| entry.downcast_mut::<OpenConnection>())
+        .filter_map(|conn| conn.transaction.take())
+        .collect();
+    for mut tx in open {
+        tracing::warn!(component = %caller.component, "a transaction left open by the call is rolled back");
+        backend_call(&caller.counters, Backend::Sql, tx.rollback())
+            .await
+            .map_err(|e| format!("a transaction left open could not be rolled back: {e}"))?;
+    }
+    Ok(())
 }
 
 impl Host for View<'_, Sql> {}
