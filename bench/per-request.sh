@@ -102,16 +102,13 @@ G=$PWD/target/wasm32-wasip2/release
 MIXIO=$PWD/target/release/mixio
 # The Python and JavaScript hellos, built into $TOOLS/guests with the tools of `cargo test`
 # (target/guest-tools) when it has installed them, else with tools of our own.
-# HELLO_GUESTS: the directory of hello-py/ and hello-js/ (two levels below the repository, for
-# app.js's relative import of the SDK).
-HELLO_GUESTS=${HELLO_GUESTS:-guests}
 GUEST_TOOLS=$PWD/target/guest-tools
 [ -d "$GUEST_TOOLS/python" ] && [ -d "$GUEST_TOOLS/js" ] || GUEST_TOOLS=$TOOLS/guest-tools
 if wants '^py-'; then
-    MIXIO_GUEST_TOOLS=$GUEST_TOOLS nice -n 10 sh guest-sdk/python/build.sh "$HELLO_GUESTS/hello-py" "$TOOLS/guests/hello_py.wasm"
+    MIXIO_GUEST_TOOLS=$GUEST_TOOLS nice -n 10 sh guest-sdk/python/build.sh guests/hello-py "$TOOLS/guests/hello_py.wasm"
 fi
 if wants '^js-'; then
-    MIXIO_GUEST_TOOLS=$GUEST_TOOLS nice -n 10 sh guest-sdk/js/build.sh "$HELLO_GUESTS/hello-js" "$TOOLS/guests/hello_js.wasm"
+    MIXIO_GUEST_TOOLS=$GUEST_TOOLS nice -n 10 sh guest-sdk/js/build.sh guests/hello-js "$TOOLS/guests/hello_js.wasm"
 fi
 export MIXIO_CACHE_DIR=$TOOLS/cache
 
@@ -393,12 +390,9 @@ suspended() {
 density() {
     local id=$1 wasm=$2 n=$3 target=$4 manifest=$TOOLS/manifests/$1.toml
     mkdir -p "$TOOLS/manifests"
-    # The pool is sized for components of a typical shape (host/src/engine.rs: 2 memories, 4
-    # tables, 8 core instances each); a Python or JavaScript component needs more, so a pool of
-    # N instances fills at about N/2 of them ("no free instance slot"): the pool gets 3N.
     cat >"$manifest" <<TOML
 name = "$id"
-max_instances = $((3 * n))
+max_instances = $n
 data_dir = "$TOOLS/manifests/data"
 [components.$id]
 source = "$wasm"

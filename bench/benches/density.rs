@@ -121,14 +121,11 @@ fn check_map_count(guests: usize, maps_per_guest: usize) {
 }
 
 /// N calls of `component` at `path` (which must make it sleep for an hour) at once, on a host
-/// whose pool holds 3N instances, in async mode on a 2-thread runtime.
+/// whose pool holds N instances, in async mode on a 2-thread runtime.
 fn wasm_guests(what: &str, component: PathBuf, path: &str, n: usize) -> String {
     check_map_count(n, 6);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    // The pool is sized for components of a typical shape (2 memories, 4 tables, 8 core
-    // instances each); a Python or JavaScript component needs more, and a pool of N fills at
-    // about N/2 of them: 3N slots leave room (the guests are still counted, N of them).
-    let host = Host::builder().max_instances(3 * n as u32).timeout(None).build().expect("host");
+    let host = Host::builder().max_instances(n as u32).timeout(None).build().expect("host");
     let component =
         host.load(&component).unwrap_or_else(|e| panic!("cannot load {}: {e}", component.display()));
     runtime.block_on(async {

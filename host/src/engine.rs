@@ -67,8 +67,11 @@ impl Default for Limits {
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Core instances, memories and tables a typical component needs: the pool is sized for
-/// `max_instances` components of this shape.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// `max_instances` components of this shape. A Rust guest has 3 core instances, a
+/// componentize-js one 4, a componentize-py one 14 (CPython and its libraries are linked as
+/// modules of their own); the core-instance limit is a counter, not memory set aside, so it
+/// has room for more.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 4;
 

@@ -155,3 +155,21 @@ fn in_blocking_mode_the_deadline_stops_a_spinning_or_waiting_guest() {
     }
     assert_eq!(host.metrics().instances, 0);
 }
+
+/// A pool of 4 instances holds 4 suspended Python guests at once: a componentize-py component
+/// has 14 core instances (CPython's libraries are modules of their own), and the pool's share
+/// of core instances per component covers it (with 8, only 2 fitted and the others were refused
+/// as busy).
+#[tokio::test]
+async fn a_pool_of_four_instances_holds_four_suspended_python_guests() {
+    let host = Host::builder().max_instances(4).build().unwrap();
+    let hello = host.load(guest("hello-py")).unwrap();
+    let calls: Vec<_> =
+        (0..4).map(|_| tokio::spawn(hello.call(Request::get("/?ms=600000")).into_future())).collect();
+    wait_until(|| host.metrics().suspended == 4 || calls.iter().any(|c| c.is_finished())).await;
+    assert!(calls.iter().all(|c| !c.is_finished()), "a call ended instead of waiting");
+    assert_eq!(host.metrics().instances, 4);
+    for call in calls {
+        call.abort();
+    }
+}
