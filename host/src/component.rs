@@ -398,16 +398,7 @@ impl Component {
             };
             let reusing = holder.retire.is_some();
             let work = async {
-                let proxy = match instance.export.take() {
-                    Some(proxy) => proxy,
-                    None => {
-                        let mut created = pre.instantiate_async(&mut instance.store).await;
-                        if component.pool_full(&created) {
-                            created = pre.instantiate_async(&mut instance.store).await;
-                        }
-                        created?
-                    }
-                };
+                let proxy = component.export(&pre, instance).await?;
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut instance.store, incoming, outparam)
@@ -482,11 +473,27 @@ impl Component {
         self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
     }
 
-    /// Whether `instantiated` failed for want of a free slot in the host's pool and idle
-    /// instances of reusing components were retired to make room: then try once more.
-    fn pool_full<T>(&self, instantiated: &wasmtime::Result<T>) -> bool {
-        matches!(instantiated, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
-            && self.inner.host.reuse_pools.evict() > 0
+    /// The export of `instance`: kept from its last call, or instantiated now with
+    /// `instantiate`. A fresh instance finding no free slot in the host's pool retires idle
+    /// instances of reusing components to make room, and tries once more.
+    async fn export<P: Pre>(
+        &self,
+        pre: &P,
+        instance: &mut Instance<P::Export>,
+    ) -> wasmtime::Result<P::Export> {
+        if let Some(export) = instance.export.take() {
+            return Ok(export);
+        }
+        let created = pre.instantiate(&mut instance.store).await;
+        match &created {
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some()
+                    && self.inner.host.reuse_pools.evict() > 0 =>
+            {
+                pre.instantiate(&mut instance.store).await
+            }
+            _ => created,
+        }
     }
 
     fn new_state(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> GuestState {
@@ -556,16 +563,7 @@ impl Component {
             reusing: bool,
         ) -> (Instance<HandlerExport>, wasmtime::Result<Response>) {
             let result = async {
-                let handler = match instance.export.take() {
-                    Some(handler) => handler,
-                    None => {
-                        let mut created = pre.instantiate_async(&mut instance.store).await;
-                        if component.pool_full(&created) {
-                            created = pre.instantiate_async(&mut instance.store).await;
-                        }
-                        created?
-                    }
-                };
+                let handler = component.export(&pre, &mut instance).await?;
                 let response =
                     handler.mixio_io_incoming_handler().call_handle(&mut instance.store, &request).await?;
                 instance.export = Some(handler);
@@ -822,6 +820,35 @@ impl Drop for HttpInstance {
             counters.retired(*reason);
             drop(instance);
         }
+    }
+}
+
+/// A pre-instantiated component whose instances export `Export` (a handler, a proxy).
+trait Pre {
+    type Export;
+    fn instantiate(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Export>> + Send;
+}
+
+impl Pre for HandlerPre<GuestState> {
+    type Export = HandlerExport;
+    fn instantiate(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> impl Future<Output = wasmtime::Result<HandlerExport>> + Send {
+        self.instantiate_async(store)
+    }
+}
+
+impl Pre for ProxyPre<GuestState> {
+    type Export = Proxy;
+    fn instantiate(
+        &self,
+        store: &mut Store<GuestState>,
+    ) -> impl Future<Output = wasmtime::Result<Proxy>> + Send {
+        self.instantiate_async(store)
     }
 }
 
