@@ -13,6 +13,7 @@
 # (ignored by git) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
@@ -61,36 +62,13 @@ trap stop EXIT
 cpu_ticks() {
     awk '{print $14 + $15}' "/proc/$SERVER/stat"
 }
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-
 # measure PATH CONNECTIONS -> "rps p99 non2xx errors cpu_us_per_request"
-# The CPU per request is the server's CPU time during the run over the requests it answered:
-# unlike rps, it does not depend on whether the server was bound by the CPU or by latency.
 measure() {
     local out before after
     before=$(cpu_ticks)
     out=$(taskset -c 1 wrk -t2 -c"$2" -d"$DURATION" --latency ${WRK_SCRIPT:+-s "$WRK_SCRIPT"} "$BASE$1")
     after=$(cpu_ticks)
-    local rps p99 non2xx errors requests cpu
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
-    errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    cpu=$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" 'BEGIN { printf "%.0f", n ? t * us / n : 0 }')
-    echo "$rps $p99 ${non2xx:-0} ${errors:-0} $cpu"
-}
-
-# median FORMAT NUMBER... -> the median (of an even count, the mean of the two middle ones)
-median() {
-    local format=$1
-    shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$format" '{ v[NR] = $1 }
-        END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# ms LATENCY -> the latency in milliseconds (wrk prints us, ms or s)
-ms() {
-    awk -v t="$1" 'BEGIN { v = t + 0; if (t ~ /us$/) v /= 1000; else if (t ~ /[0-9]s$/) v *= 1000; printf "%.2f", v }'
+    wrk_figures "$out" $((after - before))
 }
 
 ROWS=()

@@ -32,6 +32,7 @@
 # componentize-py/-js (by guest-sdk/*/build.sh; target/guest-tools is used when present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 DURATION=${DURATION:-5s}
 ROUNDS=${ROUNDS:-3}
@@ -281,8 +282,6 @@ cpu_ticks() {
     done
     echo "$total"
 }
-TICK_US=$((1000000 / $(getconf CLK_TCK)))
-
 # measure PATH -> "rps p99 non2xx errors cpu_us_per_request", after an unmeasured 2 s warm-up
 measure() {
     local out before after
@@ -290,26 +289,7 @@ measure() {
     before=$(cpu_ticks)
     out=$(taskset -c 1 wrk -t1 -c$CONNECTIONS -d"$DURATION" --latency "$BASE$1")
     after=$(cpu_ticks)
-    local rps p99 non2xx errors requests cpu
-    rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-    non2xx=$(awk '/Non-2xx or 3xx/ {print $NF}' <<<"$out")
-    errors=$(awk '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-    requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    cpu=$(awk -v t=$((after - before)) -v us="$TICK_US" -v n="$requests" 'BEGIN { printf "%.0f", n ? t * us / n : 0 }')
-    echo "$rps $p99 ${non2xx:-0} ${errors:-0} $cpu"
-}
-
-# median FORMAT NUMBER... -> the median (of an even count, the mean of the two middle ones)
-median() {
-    local format=$1
-    shift
-    printf '%s\n' "$@" | sort -g | awk -v f="$format" '{ v[NR] = $1 }
-        END { printf f, NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-# ms LATENCY -> the latency in milliseconds (wrk prints us, ms or s)
-ms() {
-    awk -v t="$1" 'BEGIN { v = t + 0; if (t ~ /us$/) v /= 1000; else if (t ~ /[0-9]s$/) v *= 1000; printf "%.2f", v }'
+    wrk_figures "$out" $((after - before))
 }
 
 # Each row's rounds so far, as space-separated lists (index 0: mixio, 1: baseline); a row one

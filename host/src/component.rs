@@ -23,7 +23,7 @@ use crate::capabilities::bindings::{
 use crate::capabilities::{ComponentCaps, Grants};
 use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
-use crate::metrics::{Counters, Retirement};
+use crate::metrics::Retirement;
 use crate::reuse::{Evict, Instance, Pool, Reuse};
 use crate::runtime::{IoMode, Runtime};
 use crate::state::GuestState;
@@ -312,7 +312,8 @@ impl Component {
         }
     }
 
-    /// Calls the handler with `request` in a fresh instance. Await the returned [`Call`];
+    /// Calls the handler with `request` in a fresh instance (or an idle one, for a component
+    /// that reuses instances: [`with_reuse`](Component::with_reuse)). Await the returned [`Call`];
     /// set a deadline or a cancellation signal on it first if needed.
     pub fn call(&self, request: Request) -> Call {
         Call { component: self.clone(), request, timeout: self.inner.host.limits.timeout, cancel: None }
@@ -331,7 +332,8 @@ impl Component {
     }
 
     /// Serves one HTTP request with a `wasi:http` proxy component
-    /// ([`ComponentKind::HttpProxy`]) in a fresh instance.
+    /// ([`ComponentKind::HttpProxy`]) in a fresh instance (or an idle one, for a component that
+    /// reuses instances).
     ///
     /// Returns once the guest has set the response status and headers; the body then streams
     /// from the guest, whose instance lives on in a task of its own until it finishes the body
@@ -349,9 +351,10 @@ impl Component {
         self.call_http_holding(request, timeout, ()).await
     }
 
-    /// [`call_http`](Component::call_http), holding `slot` until the instance is gone (it may
-    /// run on after its response's body is sent): an HTTP trigger's admission permit, so that
-    /// the instances of a component are counted for as long as they live. The body does not
+    /// [`call_http`](Component::call_http), holding `slot` until the instance is gone, or idle
+    /// again for a component that reuses instances (it may run on after its response's body is
+    /// sent): an HTTP trigger's admission permit, so that the instances running a call are
+    /// counted for as long as they run. The body does not
     /// hold it: what is left of the body once the instance is gone is buffered, and a client
     /// slow to read it must not keep the component's slot.
     pub async fn call_http_holding<B>(
@@ -375,28 +378,26 @@ impl Component {
         let span = tracing::debug_span!("call_http", component = %self.inner.name, method = %request.method(), uri = %request.uri());
         self.inner.host.counters.call_started();
         let pool = self.proxies().cloned();
-        let mut instance = match pool.as_ref().and_then(|pool| pool.take()) {
-            Some(instance) => instance,
-            None => Instance::fresh(self.logged_store()),
-        };
+        let mut instance = self.instance(pool.as_ref());
+        instance.start_call(timeout.and_then(|t| std::time::Instant::now().checked_add(t)));
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let host_error = |e: wasmtime::Error| Error::Host { component: name(), message: format!("{e:#}") };
+        let mut host_error = |e: wasmtime::Error| {
+            // A request wasi:http refuses (a `Host` header that is not ASCII, say).
+            instance.retire_as = Some(Retirement::Failed);
+            Error::Host { component: name(), message: format!("{e:#}") }
+        };
         let mut http = instance.store.data_mut().http();
-        let incoming = http.new_incoming_request(Scheme::Http, request).map_err(host_error)?;
-        let outparam = http.new_response_outparam(sender).map_err(host_error)?;
+        let incoming = http.new_incoming_request(Scheme::Http, request).map_err(&mut host_error)?;
+        let outparam = http.new_response_outparam(sender).map_err(&mut host_error)?;
 
         let component = self.clone();
         let (failure_sender, failure) = tokio::sync::oneshot::channel();
-        let mut holder = HttpInstance {
-            instance: Some(instance),
-            retire: pool.as_ref().map(|_| (self.inner.host.counters.clone(), Retirement::Cancelled)),
-            _slot: slot,
-        };
+        let mut holder = HttpInstance { instance: Some(instance), _slot: slot };
         let guest = async move {
             let Some(instance) = holder.instance.as_mut() else {
                 unreachable!("the instance is taken only below")
             };
-            let reusing = holder.retire.is_some();
+            let reusing = pool.is_some();
             let work = async {
                 let proxy = component.export(&pre, instance).await?;
                 proxy
@@ -425,12 +426,10 @@ impl Component {
                     Ok(())
                 }
                 Err(e) => {
-                    if let Some((_, reason)) = &mut holder.retire {
-                        *reason = match e {
-                            Error::Timeout { .. } => Retirement::Timeout,
-                            _ => Retirement::Failed,
-                        };
-                    }
+                    instance.retire_as = Some(match e {
+                        Error::Timeout { .. } => Retirement::Timeout,
+                        _ => Retirement::Failed,
+                    });
                     // Dropping the store closes the response body as if the guest had finished
                     // it: the body learns first that the call failed, so that it can end in an
                     // error instead.
@@ -466,11 +465,25 @@ impl Component {
         }
     }
 
+    /// An instance for a call: an idle one from `pool`, else a fresh one (whose retirement is
+    /// counted if the component reuses instances).
+    fn instance<E: Send + 'static>(&self, pool: Option<&Arc<Pool<E>>>) -> Instance<E> {
+        match pool {
+            Some(pool) => pool.take().unwrap_or_else(|| {
+                Instance::fresh(self.logged_store(), Some(self.inner.host.counters.clone()))
+            }),
+            None => Instance::fresh(self.logged_store(), None),
+        }
+    }
+
     /// A new store whose guest's stdout and stderr go to the log.
     fn logged_store(&self) -> Store<GuestState> {
         let stdout = GuestOutput::new(self.inner.name.clone(), Stream::Stdout);
         let stderr = GuestOutput::new(self.inner.name.clone(), Stream::Stderr);
-        self.new_store(WasiCtxBuilder::new().stdout(stdout).stderr(stderr.clone()), Some(stderr))
+        let mut store =
+            self.new_store(WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()), Some(stderr));
+        store.data_mut().stdout = Some(stdout);
+        store
     }
 
     /// The export of `instance`: kept from its last call, or instantiated now with
@@ -490,6 +503,9 @@ impl Component {
                 if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some()
                     && self.inner.host.reuse_pools.evict() > 0 =>
             {
+                // The failed attempt may have left core instances and memories in the store:
+                // this instance serves its call and is then retired, giving them back.
+                instance.unfinished = Some("its instantiation was retried in a full pool".into());
                 pre.instantiate(&mut instance.store).await
             }
             _ => created,
@@ -536,7 +552,13 @@ impl Component {
         error
     }
 
-    async fn handle(&self, request: Request, timeout: Option<Duration>) -> Result<Response, Error> {
+    /// Calls the handler; `deadline` is when `timeout` from the call's start passes.
+    async fn handle(
+        &self,
+        request: Request,
+        timeout: Option<Duration>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Response, Error> {
         let Some(pre) = self.inner.handler.clone() else {
             return Err(Error::Unsupported {
                 component: self.inner.name.to_string(),
@@ -548,9 +570,10 @@ impl Component {
         };
         self.inner.host.counters.call_started();
         let pool = self.handlers().cloned();
-        let instance = || match pool.as_ref().and_then(|pool| pool.take()) {
-            Some(instance) => instance,
-            None => Instance::fresh(self.logged_store()),
+        let instance = || {
+            let mut instance = self.instance(pool.as_ref());
+            instance.start_call(deadline);
+            instance
         };
         /// Calls the handler of `instance`, instantiating it first if it is fresh, in either
         /// mode; then, if it is `reusing`, makes it ready for its next call (what it could not
@@ -594,7 +617,11 @@ impl Component {
                         finish(instance);
                         Ok(response)
                     }
-                    Err(e) => Err(self.guest_error(&instance.store, e)),
+                    Err(e) => {
+                        let mut instance = instance;
+                        instance.retire_as = Some(Retirement::Failed);
+                        Err(self.guest_error(&instance.store, e))
+                    }
                 }
             }
             (Handler::Wasm(pre), IoMode::Blocking { .. }) => {
@@ -737,7 +764,15 @@ impl Component {
                     finish(store);
                     Ok(value)
                 }
-                Ok((mut store, Err(e))) => Err(error(e, Some(store.store_mut()))),
+                Ok((mut store, Err(e))) => {
+                    let error = error(e, Some(store.store_mut()));
+                    store.failed(match error {
+                        Error::Timeout { .. } => Retirement::Timeout,
+                        Error::Cancelled { .. } => Retirement::Cancelled,
+                        _ => Retirement::Failed,
+                    });
+                    Err(error)
+                }
                 Err(e) => Err(error(e, None)),
             };
             // The instance goes before the thread is handed to the next call.
@@ -771,18 +806,6 @@ impl Component {
         if let Err(e @ (Error::Timeout { .. } | Error::Cancelled { .. })) = &result {
             tracing::debug!(component = %self.inner.name, "{e}");
         }
-        // A reusing component's instance is dropped with a call that fails, however it fails.
-        if let (Err(e), Some(_)) = (&result, self.handlers()) {
-            let reason = match e {
-                Error::Timeout { .. } => Some(Retirement::Timeout),
-                Error::Cancelled { .. } => Some(Retirement::Cancelled),
-                Error::Busy { .. } | Error::Unsupported { .. } | Error::Config(_) => None,
-                _ => Some(Retirement::Failed),
-            };
-            if let Some(reason) = reason {
-                self.inner.host.counters.retired(reason);
-            }
-        }
         result
     }
 }
@@ -808,19 +831,7 @@ struct GuestBody {
 /// to its component's pool of idle instances is taken out first.
 struct HttpInstance {
     instance: Option<Instance<Proxy>>,
-    /// For a reusing component: its counters and why the instance is retired if it is dropped
-    /// here (the task was aborted: the caller gave up before the response).
-    retire: Option<(Arc<Counters>, Retirement)>,
     _slot: Box<dyn Send + Sync>,
-}
-
-impl Drop for HttpInstance {
-    fn drop(&mut self) {
-        if let (Some(instance), Some((counters, reason))) = (self.instance.take(), &self.retire) {
-            counters.retired(*reason);
-            drop(instance);
-        }
-    }
 }
 
 /// A pre-instantiated component whose instances export `Export` (a handler, a proxy).
@@ -855,6 +866,8 @@ impl Pre for ProxyPre<GuestState> {
 /// A store, or an instance holding one: what a blocking call runs in.
 trait HasStore {
     fn store_mut(&mut self) -> &mut Store<GuestState>;
+    /// Its call failed for `reason`: an instance is retired for it.
+    fn failed(&mut self, _reason: Retirement) {}
 }
 
 impl HasStore for Store<GuestState> {
@@ -866,6 +879,10 @@ impl HasStore for Store<GuestState> {
 impl<E> HasStore for Instance<E> {
     fn store_mut(&mut self) -> &mut Store<GuestState> {
         &mut self.store
+    }
+
+    fn failed(&mut self, reason: Retirement) {
+        self.retire_as = Some(reason);
     }
 }
 
@@ -934,7 +951,9 @@ impl IntoFuture for Call {
         let span = tracing::debug_span!("call", component = %self.component.inner.name, method = %self.request.method, uri = %self.request.path_with_query);
         let call = async move {
             let c = &self.component;
-            c.supervise(c.handle(self.request, self.timeout), self.timeout, self.cancel).await
+            // Taken before `supervise` starts the timer of the same deadline.
+            let deadline = self.timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+            c.supervise(c.handle(self.request, self.timeout, deadline), self.timeout, self.cancel).await
         };
         // The call is polled again after every pending host call: entering a span that
         // records nothing would cost on each of those polls.

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{
-    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Limits that apply to every guest instance of a host.
 #[derive(Debug, Clone)]
@@ -125,13 +123,6 @@ pub(crate) fn build(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<E
         .async_stack_keep_resident(STACK_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)
         .max_memory_size(limits.max_memory);
-    // Where the kernel can say which pages of a slot were written (`PAGEMAP_SCAN`, Linux 6.7),
-    // a linear memory's slot is reset by copying back only those pages from the image, up to
-    // `MEMORY_KEEP_RESIDENT`, instead of being unmapped and faulted in again by the next
-    // instance (the page faults and TLB flushes were most of a fresh instance's cost).
-    if PoolingAllocationConfig::is_pagemap_scan_available() {
-        pool.pagemap_scan(Enabled::Yes).linear_memory_keep_resident(MEMORY_KEEP_RESIDENT);
-    }
 
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -156,20 +147,15 @@ const ASYNC_STACK_HOST_ROOM: usize = 1 << 20;
 /// that touches more gets the rest decommitted and faults it in again next time.
 const STACK_KEEP_RESIDENT: usize = 16 << 10;
 
-/// The written pages of a linear memory's slot that are reset in place (copied back from the
-/// component's image, found with `PAGEMAP_SCAN`) rather than unmapped when its instance ends;
-/// written pages past this are unmapped. A slot keeps at most this much resident while unused,
-/// and only pages some instance wrote: a Rust guest writes about 1 MiB, a CPython or
-/// SpiderMonkey one 5 to 10 MiB. So a host holds at most `max_instances` × 2 (memories) × 4 MiB
-/// resident for its idle slots, 8 GiB for the default pool once every slot has served a guest
-/// that writes that much. Side by side (BENCHMARKS.md, B9): hello in Rust +70%, JavaScript
-/// +70%, Python +10% requests per second.
-const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
-
 /// The part of each table slot reset with `memset` instead of being decommitted: a typical
 /// component's tables fit in a page or two, so they stay resident and no `madvise` or page
 /// fault is spent on them per instance (B4b: +17% in alternating rounds, 43d0b60). At most this
-/// much per table slot stays resident: 64 MiB for the default pool of 1,024 instances.
+/// much per table slot stays resident: 64 MiB for the default pool of 1,024 instances. Linear
+/// memories are not kept resident: `memset` of their first bytes misses what guests touch (a
+/// Rust guest's stack is its first 1 MiB), and Wasmtime 48's `PAGEMAP_SCAN` reset, which
+/// copies back only the pages an instance wrote (+29 to +38% for a fresh Rust hello, BENCHMARKS.md
+/// B9), skips written pages that are swapped out: the next instance in the slot, of any
+/// component, would read them.
 const TABLE_KEEP_RESIDENT: usize = 16 << 10;
 
 /// The compiled-code cache in `dir`.

@@ -4,12 +4,13 @@
 //! guest has one stack.
 //!
 //! Between two calls the host keeps nothing of the first: a transaction left open is rolled
-//! back, the guest's stderr tail (for error reports) is cleared. What the guest keeps in its
+//! back, an unterminated last line of output is logged, the guest's stderr tail (for error
+//! reports) is cleared. What the guest keeps in its
 //! own memory (module globals, caches) persists; that is the point of reuse, and why a
 //! component serving mutually distrustful users must not opt in.
 //!
-//! An instance is retired (dropped, its slot back in the pool) on a trap or any other failed
-//! call, a deadline, a cancellation, after [`Reuse::requests`] calls, once its linear memory has
+//! An instance is retired (dropped, its slot back in the pool) when its call fails (a trap, a
+//! host error), at its deadline, on a cancellation, after [`Reuse::requests`] calls, once its linear memory has
 //! grown past [`Reuse::max_memory`], after [`Reuse::idle`] without a call, when the call left
 //! work of its own unfinished (an outbound request in flight, a response body not finished),
 //! and when the host's pool has no free slot for a fresh instance of any component.
@@ -26,13 +27,17 @@ use wasmtime::Store;
 use crate::metrics::{Counters, Retirement};
 use crate::state::GuestState;
 
+/// The longest [`Reuse::idle`].
+const MAX_IDLE: Duration = Duration::from_secs(24 * 3600);
+
 /// When a component's instances are reused, and when they are retired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reuse {
     /// Calls one instance serves before it is retired. Default 1000.
     pub requests: u32,
-    /// How long an instance may wait idle for its next call before it is retired. Default 10 s.
+    /// How long an instance may wait idle for its next call before it is retired. Default 10 s,
+    /// at most 24 h.
     pub idle: Duration,
     /// An instance whose linear memories have grown past this many bytes (all of them added
     /// up) after a call is retired. Default `None`: twice what it had after its first call.
@@ -75,8 +80,8 @@ impl Reuse {
         if self.requests == 0 {
             return Err("reuse: requests must be at least 1".into());
         }
-        if self.idle.is_zero() {
-            return Err("reuse: idle must be longer than 0 s".into());
+        if self.idle.is_zero() || self.idle > MAX_IDLE {
+            return Err("reuse: idle must be longer than 0 s and at most 24 h".into());
         }
         if self.max_memory == Some(0) {
             return Err("reuse: max_memory must be more than 0 bytes".into());
@@ -86,8 +91,10 @@ impl Reuse {
 }
 
 /// An instance that may serve more than one call: its store, its instantiated export (a
-/// handler, a `wasi:http` proxy), and what decides its retirement. It counts as in use while
-/// it is out of its pool; dropped, it is retired for the reason it carries.
+/// handler, a `wasi:http` proxy), and what decides its retirement. An instance of a reusing
+/// component is counted as retired when it is dropped, for the reason it carries: set where the
+/// reason is known (a failed call, the pool's rules), else the call's deadline if it has passed
+/// (a call dropped at its deadline), else a cancellation (a call dropped before it).
 pub(crate) struct Instance<E> {
     pub(crate) store: Store<GuestState>,
     /// `None` until the first call instantiates it.
@@ -99,12 +106,49 @@ pub(crate) struct Instance<E> {
     /// What its last call left that the host could not give back (work of the guest's own
     /// unfinished, a transaction that did not roll back): then it is retired.
     pub(crate) unfinished: Option<String>,
+    /// The host's counters, for an instance of a reusing component; `None` once it is idle in
+    /// its pool or not reusable at all.
+    counters: Option<Arc<Counters>>,
+    /// Why it is retired if dropped now; `None`: by its call's deadline.
+    pub(crate) retire_as: Option<Retirement>,
+    /// The deadline of its call in progress.
+    deadline: Option<Instant>,
 }
 
 impl<E> Instance<E> {
-    /// A fresh instance in `store`, to be instantiated by its first call.
-    pub(crate) fn fresh(store: Store<GuestState>) -> Instance<E> {
-        Instance { store, export: None, served: 0, max_memory: None, unfinished: None }
+    /// A fresh instance in `store`, to be instantiated by its first call; `counters` for an
+    /// instance of a reusing component, whose retirement is counted.
+    pub(crate) fn fresh(store: Store<GuestState>, counters: Option<Arc<Counters>>) -> Instance<E> {
+        Instance {
+            store,
+            export: None,
+            served: 0,
+            max_memory: None,
+            unfinished: None,
+            counters,
+            retire_as: None,
+            deadline: None,
+        }
+    }
+
+    /// Starts a call whose deadline is `deadline` (taken before the timer that enforces it):
+    /// dropped before the call ends, the instance is retired as timed out if the deadline has
+    /// passed, else as cancelled.
+    pub(crate) fn start_call(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+        self.retire_as = None;
+    }
+}
+
+impl<E> Drop for Instance<E> {
+    fn drop(&mut self) {
+        if let Some(counters) = &self.counters {
+            let reason = self.retire_as.unwrap_or(match self.deadline {
+                Some(deadline) if Instant::now() >= deadline => Retirement::Timeout,
+                _ => Retirement::Cancelled,
+            });
+            counters.retired(reason);
+        }
     }
 }
 
@@ -149,9 +193,10 @@ impl<E: Send + 'static> Pool<E> {
             (idle.instances.pop(), expired)
         };
         self.retire(expired, Retirement::Idle);
-        let (instance, _) = taken?;
+        let (mut instance, _) = taken?;
         self.counters.idle_instances.fetch_sub(1, Relaxed);
         self.counters.reused.fetch_add(1, Relaxed);
+        instance.counters = Some(self.counters.clone());
         Some(instance)
     }
 
@@ -168,8 +213,9 @@ impl<E: Send + 'static> Pool<E> {
     /// Counts `instances` as retired for `reason` and drops them (outside the lock: dropping
     /// a store gives its memory back to the pool, which takes system calls).
     fn retire(&self, instances: Vec<Instance<E>>, reason: Retirement) {
-        for instance in instances {
-            self.counters.retired(reason);
+        for mut instance in instances {
+            instance.counters = Some(self.counters.clone());
+            instance.retire_as = Some(reason);
             drop(instance);
         }
     }
@@ -191,9 +237,10 @@ impl<E: Send + 'static> Pool<E> {
             None => None,
         };
         if let Some(reason) = reason {
-            self.counters.retired(reason);
+            instance.retire_as = Some(reason);
             return;
         }
+        instance.counters = None;
         let start_sweeper = {
             let mut idle = self.lock();
             idle.instances.push((instance, Instant::now()));
@@ -253,9 +300,15 @@ impl<E: Send + 'static> Evict for Pool<E> {
 }
 
 impl<E> Drop for Pool<E> {
+    /// The component is gone: its idle instances are retired as evicted.
     fn drop(&mut self) {
-        let n = self.idle.get_mut().unwrap_or_else(PoisonError::into_inner).instances.len();
-        self.counters.idle_instances.fetch_sub(n, Relaxed);
+        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(PoisonError::into_inner).instances);
+        self.counters.idle_instances.fetch_sub(idle.len(), Relaxed);
+        for (mut instance, _) in idle {
+            instance.counters = Some(self.counters.clone());
+            instance.retire_as = Some(Retirement::Evicted);
+            drop(instance);
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub struct GuestState {
     pub(crate) limits: GuestLimits,
     /// The guest's stderr when it goes to the log (not when inherited by `mixio run`).
     pub(crate) stderr: Option<GuestOutput>,
+    /// Its stdout when it goes to the log, where a reused instance's call ends its last line.
+    pub(crate) stdout: Option<GuestOutput>,
 }
 
 impl GuestState {
@@ -54,17 +56,19 @@ impl GuestState {
             table: ResourceTable::new(),
             limits,
             stderr,
+            stdout: None,
         }
     }
 
     /// Makes a reused instance ready for its next call once its call has ended: rolls back
-    /// a transaction left open and clears the stderr tail (the next call's error reports hold
-    /// only that call's output). An error means the instance holds what it cannot give back
+    /// a transaction left open, logs an unterminated last line of output, and clears the stderr
+    /// tail (the next call's error reports hold only that call's output). An error means the instance holds what it cannot give back
     /// (work of its own unfinished, a transaction that did not roll back): retire it.
     pub(crate) async fn end_call(&mut self) -> Result<(), String> {
         self.counters.flush();
-        if let Some(stderr) = &self.stderr {
-            stderr.clear();
+        // A line left unterminated is logged now, with this call's request, not the next's.
+        for output in [&self.stdout, &self.stderr].into_iter().flatten() {
+            output.clear();
         }
         if crate::capabilities::http_client::holds_request_state(&mut self.table) {
             return Err("it left outbound HTTP or its response unfinished".into());

@@ -643,8 +643,6 @@ mod tests {
         assert_eq!((l.max_concurrent, l.queue), (4, 10));
     }
 
-    /// The pool holds an instance for every request the components admit (a bench at 1,000
-    /// connections on two components once found it short).
     #[test]
     fn reuse_is_off_unless_a_component_asks() {
         let reuse = |line: &str| parse(&format!("{MINIMAL}\n{line}")).unwrap().components[0].reuse;
@@ -655,6 +653,8 @@ mod tests {
         assert_eq!(reuse("reuse = { requests = 5, idle = \"2s\", max_memory = \"32MiB\" }"), Some(set));
     }
 
+    /// The pool holds an instance for every request the components admit (a bench at 1,000
+    /// connections on two components once found it short).
     #[test]
     fn the_pool_covers_every_components_max_concurrent() {
         let two = format!("{MINIMAL}\n[components.api]\nsource = \"a.wasm\"\nroutes = [\"GET /api\"]\n");
