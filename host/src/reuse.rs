@@ -171,6 +171,31 @@ pub(crate) trait Evict: Send + Sync {
     fn evict(&self) -> usize;
 }
 
+impl<E> Pool<E> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle<E>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the instances idle for longer than the policy allows out of `idle`.
+    fn expired(&self, idle: &mut Idle<E>) -> Vec<Instance<E>> {
+        let now = Instant::now();
+        let fresh_from =
+            idle.instances.partition_point(|(_, since)| now.duration_since(*since) >= self.policy.idle);
+        idle.instances.drain(..fresh_from).map(|(i, _)| i).collect()
+    }
+
+    /// Retires `instances`, taken out of the idle list, for `reason`: they drop outside the
+    /// lock (dropping a store gives its memory back to the pool, which takes system calls).
+    fn retire(&self, instances: Vec<Instance<E>>, reason: Retirement) {
+        self.counters.idle_instances.fetch_sub(instances.len(), Relaxed);
+        for mut instance in instances {
+            instance.counters = Some(self.counters.clone());
+            instance.retire_as = Some(reason);
+            drop(instance);
+        }
+    }
+}
+
 impl<E: Send + 'static> Pool<E> {
     pub(crate) fn new(policy: Reuse, counters: Arc<Counters>) -> Pool<E> {
         Pool { policy, counters, idle: Mutex::new(Idle { instances: Vec::new(), sweeping: false }) }
@@ -179,10 +204,6 @@ impl<E: Send + 'static> Pool<E> {
     /// The policy its instances follow.
     pub(crate) fn policy(&self) -> Reuse {
         self.policy
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Idle<E>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The most recently used idle instance, if any; those idle for too long are retired.
@@ -198,26 +219,6 @@ impl<E: Send + 'static> Pool<E> {
         self.counters.reused.fetch_add(1, Relaxed);
         instance.counters = Some(self.counters.clone());
         Some(instance)
-    }
-
-    /// Takes the instances idle for longer than the policy allows out of `idle`.
-    fn expired(&self, idle: &mut Idle<E>) -> Vec<Instance<E>> {
-        let now = Instant::now();
-        let fresh_from =
-            idle.instances.partition_point(|(_, since)| now.duration_since(*since) >= self.policy.idle);
-        let expired: Vec<_> = idle.instances.drain(..fresh_from).map(|(i, _)| i).collect();
-        self.counters.idle_instances.fetch_sub(expired.len(), Relaxed);
-        expired
-    }
-
-    /// Counts `instances` as retired for `reason` and drops them (outside the lock: dropping
-    /// a store gives its memory back to the pool, which takes system calls).
-    fn retire(&self, instances: Vec<Instance<E>>, reason: Retirement) {
-        for mut instance in instances {
-            instance.counters = Some(self.counters.clone());
-            instance.retire_as = Some(reason);
-            drop(instance);
-        }
     }
 
     /// Ends a call of `instance` that did not fail: back idle, unless the call left something
@@ -288,12 +289,8 @@ impl<E: Send + 'static> Pool<E> {
 
 impl<E: Send + 'static> Evict for Pool<E> {
     fn evict(&self) -> usize {
-        let evicted: Vec<_> = {
-            let mut idle = self.lock();
-            idle.instances.drain(..).map(|(i, _)| i).collect()
-        };
+        let evicted: Vec<_> = self.lock().instances.drain(..).map(|(i, _)| i).collect();
         let n = evicted.len();
-        self.counters.idle_instances.fetch_sub(n, Relaxed);
         self.retire(evicted, Retirement::Evicted);
         n
     }
@@ -302,13 +299,9 @@ impl<E: Send + 'static> Evict for Pool<E> {
 impl<E> Drop for Pool<E> {
     /// The component is gone: its idle instances are retired as evicted.
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut self.idle.get_mut().unwrap_or_else(PoisonError::into_inner).instances);
-        self.counters.idle_instances.fetch_sub(idle.len(), Relaxed);
-        for (mut instance, _) in idle {
-            instance.counters = Some(self.counters.clone());
-            instance.retire_as = Some(Retirement::Evicted);
-            drop(instance);
-        }
+        let idle = self.idle.get_mut().unwrap_or_else(PoisonError::into_inner).instances.drain(..);
+        let idle: Vec<_> = idle.map(|(i, _)| i).collect();
+        self.retire(idle, Retirement::Evicted);
     }
 }
 
