@@ -397,7 +397,6 @@ impl Component {
             let Some(instance) = holder.instance.as_mut() else {
                 unreachable!("the instance is taken only below")
             };
-            let reusing = pool.is_some();
             let work = async {
                 let proxy = component.export(&pre, instance).await?;
                 proxy
@@ -405,9 +404,7 @@ impl Component {
                     .call_handle(&mut instance.store, incoming, outparam)
                     .await?;
                 instance.export = Some(proxy);
-                if reusing {
-                    instance.unfinished = instance.store.data_mut().end_call().await.err();
-                }
+                instance.end_call().await;
                 wasmtime::Result::Ok(())
             };
             let result = match deadline(work, timeout).await {
@@ -576,29 +573,24 @@ impl Component {
             instance
         };
         /// Calls the handler of `instance`, instantiating it first if it is fresh, in either
-        /// mode; then, if it is `reusing`, makes it ready for its next call (what it could not
-        /// give back is left in `instance.unfinished`: it will be retired).
+        /// mode; then, if its component reuses it, makes it ready for its next call.
         async fn call(
             component: Component,
             pre: HandlerPre<GuestState>,
             mut instance: Instance<HandlerExport>,
             request: Request,
-            reusing: bool,
         ) -> (Instance<HandlerExport>, wasmtime::Result<Response>) {
             let result = async {
                 let handler = component.export(&pre, &mut instance).await?;
                 let response =
                     handler.mixio_io_incoming_handler().call_handle(&mut instance.store, &request).await?;
                 instance.export = Some(handler);
-                if reusing {
-                    instance.unfinished = instance.store.data_mut().end_call().await.err();
-                }
+                instance.end_call().await;
                 Ok(response)
             }
             .await;
             (instance, result)
         }
-        let reusing = pool.is_some();
         // The instance of a call that did not fail goes back to the component's pool, if it has
         // one; else it is dropped.
         let finish = {
@@ -611,7 +603,7 @@ impl Component {
         };
         match (pre, self.inner.host.io) {
             (Handler::Wasm(pre), IoMode::Async) => {
-                let (instance, result) = call(self.clone(), pre, instance(), request, reusing).await;
+                let (instance, result) = call(self.clone(), pre, instance(), request).await;
                 match result {
                     Ok(response) => {
                         finish(instance);
@@ -627,7 +619,7 @@ impl Component {
             (Handler::Wasm(pre), IoMode::Blocking { .. }) => {
                 let thread = self.blocking_thread().await?;
                 let component = self.clone();
-                let work = move |instance| call(component, pre, instance, request, reusing);
+                let work = move |instance| call(component, pre, instance, request);
                 self.on_blocking_thread(thread, instance(), timeout, work, finish).await
             }
             (Handler::Native(handler), _) => {

@@ -75,8 +75,9 @@ pub enum Retirement {
     Timeout,
     /// Its call was cancelled (the client went away, say).
     Cancelled,
-    /// Its call ended with work of its own open: an outbound request in flight, a response
-    /// body not finished, a transaction that could not be rolled back.
+    /// Its call ended with what the host could not give back: an outbound request in flight, a
+    /// response body not finished, half its limit of open handles, a transaction that could not
+    /// be rolled back, leftovers of an instantiation retried in a full pool.
     Unfinished,
     /// The pool had no free slot for a fresh instance: idle instances made room.
     Evicted,

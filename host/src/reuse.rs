@@ -138,6 +138,14 @@ impl<E> Instance<E> {
         self.deadline = deadline;
         self.retire_as = None;
     }
+
+    /// Ends a call that succeeded: an instance of a reusing component is made ready for its
+    /// next call; what the host could not give back goes into `unfinished`, which retires it.
+    pub(crate) async fn end_call(&mut self) {
+        if self.counters.is_some() {
+            self.unfinished = self.store.data_mut().end_call().await.err();
+        }
+    }
 }
 
 impl<E> Drop for Instance<E> {
