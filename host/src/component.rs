@@ -484,8 +484,9 @@ impl Component {
     }
 
     /// The export of `instance`: kept from its last call, or instantiated now with
-    /// `instantiate`. A fresh instance finding no free slot in the host's pool retires idle
-    /// instances of reusing components to make room, and tries once more.
+    /// `instantiate`. A fresh instance finding no free slot in the host's pool retires the least
+    /// recently used idle instance of a reusing component, and tries again, until it fits or
+    /// no instance is idle.
     async fn export<P: Pre>(
         &self,
         pre: &P,
@@ -494,19 +495,16 @@ impl Component {
         if let Some(export) = instance.export.take() {
             return Ok(export);
         }
-        let created = pre.instantiate(&mut instance.store).await;
-        match &created {
-            Err(e)
-                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some()
-                    && self.inner.host.reuse_pools.evict() > 0 =>
-            {
-                // The failed attempt may have left core instances and memories in the store:
-                // this instance serves its call and is then retired, giving them back.
-                instance.unfinished = Some("its instantiation was retried in a full pool".into());
-                pre.instantiate(&mut instance.store).await
-            }
-            _ => created,
+        let mut created = pre.instantiate(&mut instance.store).await;
+        while matches!(&created, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
+            && self.inner.host.reuse_pools.evict_oldest()
+        {
+            // A failed attempt may have left core instances and memories in the store: this
+            // instance serves its call and is then retired, giving them back.
+            instance.unfinished = Some("its instantiation was retried in a full pool".into());
+            created = pre.instantiate(&mut instance.store).await;
         }
+        created
     }
 
     fn new_state(&self, wasi: &mut WasiCtxBuilder, stderr: Option<GuestOutput>) -> GuestState {

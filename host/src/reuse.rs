@@ -13,11 +13,13 @@
 //! host error), at its deadline, on a cancellation, after [`Reuse::requests`] calls, once its linear memory has
 //! grown past [`Reuse::max_memory`], after [`Reuse::idle`] without a call, when the call left
 //! work of its own unfinished (an outbound request in flight, a response body not finished),
-//! and when the host's pool has no free slot for a fresh instance of any component.
+//! and when the host's pool has no free slot for a fresh instance of any component (the least
+//! recently used idle instance of the host first, one at a time until the fresh one fits).
 //! [`Metrics`](crate::Metrics) counts reuses and retirements by reason.
 //!
 //! [`Component::with_reuse`]: crate::Component::with_reuse
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
@@ -168,15 +170,18 @@ pub(crate) struct Pool<E> {
 }
 
 struct Idle<E> {
-    instances: Vec<(Instance<E>, Instant)>,
+    /// Each with when it went idle, the least recently used first.
+    instances: VecDeque<(Instance<E>, Instant)>,
     /// Whether a task is retiring instances idle for too long.
     sweeping: bool,
 }
 
 /// What the host can ask of every component's pool, whatever its export.
 pub(crate) trait Evict: Send + Sync {
-    /// Retires every idle instance; returns how many.
-    fn evict(&self) -> usize;
+    /// When its least recently used idle instance went idle; `None` if none is idle.
+    fn oldest_idle(&self) -> Option<Instant>;
+    /// Retires its least recently used idle instance; `false` if none is idle.
+    fn evict_oldest(&self) -> bool;
 }
 
 impl<E> Pool<E> {
@@ -206,7 +211,7 @@ impl<E> Pool<E> {
 
 impl<E: Send + 'static> Pool<E> {
     pub(crate) fn new(policy: Reuse, counters: Arc<Counters>) -> Pool<E> {
-        Pool { policy, counters, idle: Mutex::new(Idle { instances: Vec::new(), sweeping: false }) }
+        Pool { policy, counters, idle: Mutex::new(Idle { instances: VecDeque::new(), sweeping: false }) }
     }
 
     /// The policy its instances follow.
@@ -219,7 +224,7 @@ impl<E: Send + 'static> Pool<E> {
         let (taken, expired) = {
             let mut idle = self.lock();
             let expired = self.expired(&mut idle);
-            (idle.instances.pop(), expired)
+            (idle.instances.pop_back(), expired)
         };
         self.retire(expired, Retirement::Idle);
         let (mut instance, _) = taken?;
@@ -252,7 +257,7 @@ impl<E: Send + 'static> Pool<E> {
         instance.counters = None;
         let start_sweeper = {
             let mut idle = self.lock();
-            idle.instances.push((instance, Instant::now()));
+            idle.instances.push_back((instance, Instant::now()));
             self.counters.idle_instances.fetch_add(1, Relaxed);
             !std::mem::replace(&mut idle.sweeping, true)
         };
@@ -279,7 +284,7 @@ impl<E: Send + 'static> Pool<E> {
                 let (expired, oldest) = {
                     let mut state = pool.lock();
                     let expired = pool.expired(&mut state);
-                    let oldest = state.instances.first().map(|(_, since)| *since);
+                    let oldest = state.instances.front().map(|(_, since)| *since);
                     if oldest.is_none() {
                         state.sweeping = false;
                     }
@@ -296,11 +301,15 @@ impl<E: Send + 'static> Pool<E> {
 }
 
 impl<E: Send + 'static> Evict for Pool<E> {
-    fn evict(&self) -> usize {
-        let evicted: Vec<_> = self.lock().instances.drain(..).map(|(i, _)| i).collect();
-        let n = evicted.len();
-        self.retire(evicted, Retirement::Evicted);
-        n
+    fn oldest_idle(&self) -> Option<Instant> {
+        self.lock().instances.front().map(|(_, since)| *since)
+    }
+
+    fn evict_oldest(&self) -> bool {
+        let oldest = self.lock().instances.pop_front();
+        let Some((instance, _)) = oldest else { return false };
+        self.retire(vec![instance], Retirement::Evicted);
+        true
     }
 }
 
@@ -325,10 +334,14 @@ impl Pools {
         pools.push(pool);
     }
 
-    /// Retires every idle instance of every component; returns how many.
-    pub(crate) fn evict(&self) -> usize {
+    /// Retires the least recently used idle instance of any component; `false` if none is
+    /// idle.
+    pub(crate) fn evict_oldest(&self) -> bool {
         let pools: Vec<_> =
             self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(Weak::upgrade).collect();
-        pools.iter().map(|p| p.evict()).sum()
+        let mut by_age: Vec<_> = pools.iter().filter_map(|p| Some((p.oldest_idle()?, p))).collect();
+        by_age.sort_by_key(|(since, _)| *since);
+        // An instance taken by a call in the meantime is not retired: the next oldest is.
+        by_age.iter().any(|(_, pool)| pool.evict_oldest())
     }
 }

@@ -2,8 +2,8 @@
 //! (`/count`: the requests its instance has served) and the host's metrics, never timed: an
 //! instance serves N requests and is then retired; a trap, a deadline, a cancellation, memory
 //! growth and idle time each retire it; a transaction left open is rolled back before the next
-//! request; a full pool retires idle instances; reuse is off by default; `wasi:http`
-//! components reuse too.
+//! request; a full pool retires the least recently used idle instance; reuse is off by
+//! default; `wasi:http` components reuse too.
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -168,19 +168,26 @@ async fn a_transaction_left_open_is_rolled_back_before_the_next_request() {
 }
 
 #[tokio::test]
-async fn a_full_pool_retires_idle_instances_to_make_room() {
-    let host = Host::builder().max_instances(2).build().unwrap();
-    let reused = host.load(guest("reused")).unwrap().with_reuse(Reuse::new()).unwrap();
-    // Two calls at once: two instances, both idle afterwards, every slot of the pool taken.
-    let (a, b) = tokio::join!(get(&reused, "/sleep?ms=50"), get(&reused, "/sleep?ms=50"));
+async fn a_full_pool_retires_the_least_recently_used_idle_instance_to_make_room() {
+    let host = Host::builder().max_instances(3).build().unwrap();
+    let older = host.load(guest("reused")).unwrap().with_reuse(Reuse::new()).unwrap();
+    let newer = host.load(guest("reused")).unwrap().with_reuse(Reuse::new()).unwrap();
+    // A call of `older`, then two calls of `newer` at once (two instances): three idle
+    // instances, every slot of the pool taken, `older`'s the least recently used.
+    assert_eq!(counts(&older, 1).await, ["1"]);
+    let (a, b) = tokio::join!(get(&newer, "/sleep?ms=50"), get(&newer, "/sleep?ms=50"));
     assert_eq!((a.as_str(), b.as_str()), ("slept", "slept"));
-    assert_eq!(host.metrics().idle_instances, 2);
-    // Another component's fresh instance finds no free slot: the idle ones make room.
+    assert_eq!(host.metrics().idle_instances, 3);
+    // Another component's fresh instance finds no free slot: the least recently used idle
+    // instance makes room, and only it.
     let hello = host.load(guest("hello")).unwrap();
-    let response = hello.call(Request::get("/")).await.unwrap();
-    assert_eq!(response.status, 200);
+    assert_eq!(hello.call(Request::get("/")).await.unwrap().status, 200);
     let metrics = host.metrics();
-    assert_eq!((metrics.retired(Retirement::Evicted), metrics.idle_instances), (2, 0));
+    assert_eq!((metrics.retired(Retirement::Evicted), metrics.idle_instances), (1, 2));
+    // `newer` kept both its instances; `older` starts afresh.
+    assert_eq!(counts(&newer, 2).await, ["2", "3"]);
+    assert_eq!(counts(&older, 1).await, ["1"]);
+    assert_eq!(host.metrics().retired(Retirement::Evicted), 1);
 }
 
 #[tokio::test]
