@@ -8,6 +8,7 @@
 #
 #     bench/http.sh                 # DURATION=10s and ROUNDS=3 by default
 #     DURATION=5s bench/http.sh     # the figures in BENCHMARKS.md
+#     ONLY='B7|B8' bench/http.sh    # ONLY: a regex (grep -E) of the ids B4a ... B8r, B6
 #
 # Needs wrk (Debian: apt-get install wrk). Installs wasmtime-cli 48.0.8 into bench/.tools
 # (ignored by git) when it is missing.
@@ -17,6 +18,8 @@ cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+ONLY=${ONLY:-.}
+selected() { grep -Eq -- "$ONLY" <<<"$1"; }
 TOOLS=bench/.tools
 WASMTIME=$TOOLS/bin/wasmtime
 PORT=18080
@@ -78,6 +81,7 @@ ROWS=()
 # rounds' ratios with their range.
 compare() {
     local id=$1 what=$2 target=$3 conns=$4 path_a=$5 path_b=$6
+    selected "$id" || return 0
     shift 6
     local -a a b
     while [ "$1" != "--" ]; do a+=("$1"); shift; done
@@ -121,6 +125,21 @@ compare B7 "50 ms of I/O, async against blocking (64 threads), -c1000" "rps >= 1
     "$MIXIO" serve "$G/sleepy.wasm" --listen 127.0.0.1:$PORT -- \
     "$MIXIO" serve "$G/sleepy.wasm" --listen 127.0.0.1:$PORT --io blocking:64
 
+# The rows ending in `r` run the same with instance reuse (`reuse` below) on both sides.
+REUSE='{ requests = 1000, idle = "10s" }'
+mkdir -p "$TOOLS/b7r"
+cat >"$TOOLS/b7r/mixio.toml" <<TOML
+name = "sleepy"
+data_dir = "$PWD/$TOOLS/b7r"
+[components.sleepy]
+source = "$PWD/$G/sleepy.wasm"
+routes = ["/*"]
+reuse = $REUSE
+TOML
+compare B7r "B7 with instance reuse on both sides" "rps >= 10x" 1000 "/?ms=50" "/?ms=50" \
+    "$MIXIO" serve "$TOOLS/b7r/mixio.toml" --listen 127.0.0.1:$PORT -- \
+    "$MIXIO" serve "$TOOLS/b7r/mixio.toml" --listen 127.0.0.1:$PORT --io blocking:64
+
 # B8: the demo on embedded defaults (SQLite, in-memory KV and pub/sub) against axum + sqlx.
 # Each side starts on a new database, kept over the rounds; the kitchen thinks 20 to 200 ms
 # per order on both.
@@ -149,8 +168,15 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"user": "bench", "dish": "ramen"}'
 LUA
 WRK_SCRIPT=$B8/order.lua compare B8 "food-delivery (SQLite, HTTP, websocket) against axum + sqlx, -c1000" \
-    "ratio >= 0.5" 1000 /order /order \
+    "ratio >= 0.6" 1000 /order /order \
     "$MIXIO" serve "$B8/mixio.toml" --listen 127.0.0.1:$PORT -- \
+    target/release/food-delivery-native 127.0.0.1:$PORT "$B8/native/orders.db"
+# B8r: the same manifest with both components reusing instances, each side on a new database.
+sed "/^routes = /a reuse = $REUSE" "$B8/mixio.toml" >"$B8/mixio-reuse.toml"
+rm -rf "$B8/mixio" "$B8/native" && mkdir -p "$B8/mixio" "$B8/native"
+WRK_SCRIPT=$B8/order.lua compare B8r "B8 with instance reuse in both components" \
+    "ratio >= 0.6" 1000 /order /order \
+    "$MIXIO" serve "$B8/mixio-reuse.toml" --listen 127.0.0.1:$PORT -- \
     target/release/food-delivery-native 127.0.0.1:$PORT "$B8/native/orders.db"
 
 echo
@@ -161,6 +187,7 @@ printf '%s\n' "${ROWS[@]}"
 
 # B6: density. Every suspended guest costs memory maps (a fiber stack and its guard page, and
 # for wasm a linear memory); Linux allows 65,530 per process unless raised.
+selected B6 || exit 0
 NEEDED=4194304
 if [ "$(cat /proc/sys/vm/max_map_count)" -lt "$NEEDED" ]; then
     if [ "$(id -u)" = 0 ]; then

@@ -29,7 +29,8 @@
 # or later with npm (the js rows are skipped without node). Installs, when missing, into
 # bench/.tools (ignored by git): nginx (the Debian package, unpacked with `dpkg -x`, not
 # installed), gunicorn (a venv from PyPI), wasmtime-cli 48.0.8 (`cargo install`), and
-# componentize-py/-js (by guest-sdk/*/build.sh; target/guest-tools is used when present).
+# componentize-py/-js (by guest-sdk/*/build.sh; target/wasm-guests/guest-tools is used when
+# present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -102,8 +103,9 @@ nice -n 10 cargo build -q --release --target wasm32-wasip2 -p hello -p wasi-hell
 G=$PWD/target/wasm32-wasip2/release
 MIXIO=$PWD/target/release/mixio
 # The Python and JavaScript hellos, built into $TOOLS/guests with the tools of `cargo test`
-# (target/guest-tools) when it has installed them, else with tools of our own.
-GUEST_TOOLS=$PWD/target/guest-tools
+# (target/wasm-guests/guest-tools, tests/build.rs) when it has installed them, else with tools
+# of our own.
+GUEST_TOOLS=$PWD/target/wasm-guests/guest-tools
 [ -d "$GUEST_TOOLS/python" ] && [ -d "$GUEST_TOOLS/js" ] || GUEST_TOOLS=$TOOLS/guest-tools
 if wants '^py-'; then
     MIXIO_GUEST_TOOLS=$GUEST_TOOLS nice -n 10 sh guest-sdk/python/build.sh guests/hello-py "$TOOLS/guests/hello_py.wasm"
@@ -356,6 +358,10 @@ fi
 # with other processes, count by their share) and Private_Dirty (pages only this process wrote),
 # and the page tables (VmPTE, kernel memory none of those count). "In 24 GiB" is 24 GiB over the
 # Pss per guest. Each guest's connection and request are in the figures too, as in a server.
+# The server runs with MIMALLOC_PURGE_DELAY=0: mimalloc otherwise keeps the pages it freed after
+# loading the component (150 MB for the Python hello, 430 MB for the JavaScript one when it is
+# compiled, not cached) and gives them back while the guests start, which subtracted up to 0.5 MiB
+# from each of 200 guests' figures.
 DENSITY_ROWS=()
 # memory -> "rss pss private_dirty page_tables" of the server, in KiB
 memory() {
@@ -379,7 +385,8 @@ source = "$wasm"
 routes = ["/*"]
 limits = { timeout = "1h", max_concurrent = $n, queue = $n }
 TOML
-    start "$MIXIO" serve "$manifest" --listen "127.0.0.1:$PORT" --admin-listen "$ADMIN" || {
+    start env MIMALLOC_PURGE_DELAY=0 "$MIXIO" serve "$manifest" --listen "127.0.0.1:$PORT" \
+        --admin-listen "$ADMIN" || {
         DENSITY_ROWS+=("| $id | $n | failed to start | | | | | | |"); return; }
     curl -sf -o /dev/null "$BASE/?ms=1" || echo "$id: the warm-up request failed" >&2
     local before peak start_ns took now=0 clients_pid
