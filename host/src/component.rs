@@ -24,7 +24,7 @@ use crate::capabilities::{ComponentCaps, Grants};
 use crate::deadline::{Elapsed, deadline};
 use crate::error::Error;
 use crate::metrics::Retirement;
-use crate::reuse::{Evict, Instance, Pool, Reuse};
+use crate::reuse::{Evict, Instance, Pool, Pools, Reuse};
 use crate::runtime::{IoMode, Runtime};
 use crate::state::GuestState;
 use crate::stdio::{GuestOutput, Stream};
@@ -485,8 +485,8 @@ impl Component {
 
     /// The export of `instance`: kept from its last call, or instantiated now with
     /// `instantiate`. A fresh instance finding no free slot in the host's pool retires the least
-    /// recently used idle instance of a reusing component, and tries again, until it fits or
-    /// no instance is idle.
+    /// recently used idle instance of a reusing component and tries again; if it still finds
+    /// none, it retires every idle instance and tries once more.
     async fn export<P: Pre>(
         &self,
         pre: &P,
@@ -495,12 +495,16 @@ impl Component {
         if let Some(export) = instance.export.take() {
             return Ok(export);
         }
+        let pools = &self.inner.host.reuse_pools;
         let mut created = pre.instantiate(&mut instance.store).await;
-        while matches!(&created, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
-            && self.inner.host.reuse_pools.evict_oldest()
-        {
-            // A failed attempt may have left core instances and memories in the store: this
-            // instance serves its call and is then retired, giving them back.
+        // Two tries at most: a failed attempt may leave core instances and memories in the
+        // store, which the next attempt in it cannot use.
+        for evict in [Pools::evict_oldest as fn(&Pools) -> bool, Pools::evict_all] {
+            let full = matches!(&created, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some());
+            if !full || !evict(pools) {
+                break;
+            }
+            // It serves its call and is then retired, giving back what the failure left.
             instance.unfinished = Some("its instantiation was retried in a full pool".into());
             created = pre.instantiate(&mut instance.store).await;
         }

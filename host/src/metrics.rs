@@ -79,8 +79,8 @@ pub enum Retirement {
     /// response body not finished, half its limit of open handles, a transaction that could not
     /// be rolled back, leftovers of an instantiation retried in a full pool.
     Unfinished,
-    /// The pool had no free slot for a fresh instance: the least recently used idle instance
-    /// made room.
+    /// The pool had no free slot for a fresh instance, and this idle instance made room (the
+    /// least recently used first); or its component was dropped while it was idle.
     Evicted,
 }
 

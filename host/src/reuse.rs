@@ -14,7 +14,7 @@
 //! grown past [`Reuse::max_memory`], after [`Reuse::idle`] without a call, when the call left
 //! work of its own unfinished (an outbound request in flight, a response body not finished),
 //! and when the host's pool has no free slot for a fresh instance of any component (the least
-//! recently used idle instance of the host first, one at a time until the fresh one fits).
+//! recently used idle instance of the host first; if that is not enough, every idle instance).
 //! [`Metrics`](crate::Metrics) counts reuses and retirements by reason.
 //!
 //! [`Component::with_reuse`]: crate::Component::with_reuse
@@ -144,8 +144,10 @@ impl<E> Instance<E> {
     /// Ends a call that succeeded: an instance of a reusing component is made ready for its
     /// next call; what the host could not give back goes into `unfinished`, which retires it.
     pub(crate) async fn end_call(&mut self) {
-        if self.counters.is_some() {
-            self.unfinished = self.store.data_mut().end_call().await.err();
+        if self.counters.is_some()
+            && let Err(what) = self.store.data_mut().end_call().await
+        {
+            self.unfinished.get_or_insert(what);
         }
     }
 }
@@ -182,6 +184,8 @@ pub(crate) trait Evict: Send + Sync {
     fn oldest_idle(&self) -> Option<Instant>;
     /// Retires its least recently used idle instance; `false` if none is idle.
     fn evict_oldest(&self) -> bool;
+    /// Retires every idle instance; `false` if none is idle.
+    fn evict_all(&self) -> bool;
 }
 
 impl<E> Pool<E> {
@@ -311,6 +315,13 @@ impl<E: Send + 'static> Evict for Pool<E> {
         self.retire(vec![instance], Retirement::Evicted);
         true
     }
+
+    fn evict_all(&self) -> bool {
+        let all: Vec<_> = self.lock().instances.drain(..).map(|(i, _)| i).collect();
+        let any = !all.is_empty();
+        self.retire(all, Retirement::Evicted);
+        any
+    }
 }
 
 impl<E> Drop for Pool<E> {
@@ -334,14 +345,23 @@ impl Pools {
         pools.push(pool);
     }
 
+    fn pools(&self) -> Vec<Arc<dyn Evict>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(Weak::upgrade).collect()
+    }
+
     /// Retires the least recently used idle instance of any component; `false` if none is
     /// idle.
     pub(crate) fn evict_oldest(&self) -> bool {
-        let pools: Vec<_> =
-            self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().filter_map(Weak::upgrade).collect();
+        let pools = self.pools();
         let mut by_age: Vec<_> = pools.iter().filter_map(|p| Some((p.oldest_idle()?, p))).collect();
         by_age.sort_by_key(|(since, _)| *since);
-        // An instance taken by a call in the meantime is not retired: the next oldest is.
+        // A pool whose oldest instance a call took in the meantime retires its next one (or, if
+        // it has none left, the next pool its own).
         by_age.iter().any(|(_, pool)| pool.evict_oldest())
+    }
+
+    /// Retires every idle instance of every component; `false` if none was idle.
+    pub(crate) fn evict_all(&self) -> bool {
+        self.pools().iter().fold(false, |any, pool| pool.evict_all() | any)
     }
 }
