@@ -2,13 +2,14 @@
 # HTTP benchmarks (BENCHMARKS.md): B4 (hello, fresh instance per request), B5 (a guest
 # sleeping 10 ms, 1000 connections) against `wasmtime serve`, B7 (async against blocking
 # mode, the same .wasm), B8 (the food-delivery demo against the same service written with
-# axum + sqlx), then B6 (density, `cargo bench --bench density`). Both sides of each comparison
-# run in this one invocation, ROUNDS times, alternating which goes first, the server pinned to
-# core 0 and wrk to core 1; the script ends with tables of medians and ratios, and of density.
+# axum + sqlx), B7r and B8r (B7 and B8 with instance reuse), then B6 (density, `cargo bench
+# --bench density`). Both sides of each comparison run in this one invocation, ROUNDS times,
+# alternating which goes first, the server pinned to core 0 and wrk to core 1; the script ends
+# with tables of medians and ratios, and of density.
 #
 #     bench/http.sh                 # DURATION=10s and ROUNDS=3 by default
 #     DURATION=5s bench/http.sh     # the figures in BENCHMARKS.md
-#     ONLY='B7|B8' bench/http.sh    # ONLY: a regex (grep -E) of the ids B4a ... B8r, B6
+#     ONLY='^B[78]$' bench/http.sh  # ONLY: a regex (grep -E) of the ids B4a ... B8r, B6
 #
 # Needs wrk (Debian: apt-get install wrk). Installs wasmtime-cli 48.0.8 into bench/.tools
 # (ignored by git) when it is missing.
@@ -20,6 +21,11 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 ONLY=${ONLY:-.}
 selected() { grep -Eq -- "$ONLY" <<<"$1"; }
+ALL_IDS=(B4a B4b B5a B5b B7 B7r B8 B8r B6)
+for id in "${ALL_IDS[@]}" none; do
+    [ "$id" != none ] || { echo "ONLY=$ONLY selects none of: ${ALL_IDS[*]}" >&2; exit 2; }
+    if selected "$id"; then break; fi
+done
 TOOLS=bench/.tools
 WASMTIME=$TOOLS/bin/wasmtime
 PORT=18080
