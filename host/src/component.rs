@@ -500,7 +500,9 @@ impl Component {
         // Two tries at most: a failed attempt may leave core instances and memories in the
         // store, which the next attempt in it cannot use.
         for evict in [Pools::evict_oldest as fn(&Pools) -> bool, Pools::evict_all] {
-            let full = matches!(&created, Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some());
+            let full = created
+                .as_ref()
+                .is_err_and(|e| e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some());
             if !full || !evict(pools) {
                 break;
             }
