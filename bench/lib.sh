@@ -1,5 +1,8 @@
-# Shell helpers the HTTP benchmark scripts share (bench/http.sh, bench/per-request.sh): what a
-# wrk run measured, medians, latencies. Sourced, not run.
+# Shell helpers the HTTP benchmark scripts share (bench/http.sh, bench/per-request.sh): which
+# rows ONLY selects, what a wrk run measured, medians, latencies. Sourced, not run.
+
+# selected ID -> whether ONLY (a regex, grep -E) selects row ID
+selected() { grep -Eq -- "$ONLY" <<<"$1"; }
 
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 

@@ -50,7 +50,6 @@ ALL_ROWS=(rust-fresh rust-reuse wasi-fresh wasi-reuse py-fresh py-reuse js-fresh
 ADMIN=127.0.0.1:18081
 DENSITY_N=${DENSITY_N:-200 1000}
 
-selected() { grep -Eq -- "$ONLY" <<<"$1"; }
 ROW_IDS=()
 for id in "${ALL_ROWS[@]}"; do
     if selected "$id"; then ROW_IDS+=("$id"); fi

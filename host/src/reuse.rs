@@ -201,6 +201,14 @@ impl<E> Pool<E> {
         idle.instances.drain(..fresh_from).map(|(i, _)| i).collect()
     }
 
+    /// Retires every idle instance as evicted; `false` if none was idle.
+    fn retire_all_idle(&self) -> bool {
+        let all: Vec<_> = self.lock().instances.drain(..).map(|(i, _)| i).collect();
+        let any = !all.is_empty();
+        self.retire(all, Retirement::Evicted);
+        any
+    }
+
     /// Retires `instances`, taken out of the idle list, for `reason`: they drop outside the
     /// lock (dropping a store gives its memory back to the pool, which takes system calls).
     fn retire(&self, instances: Vec<Instance<E>>, reason: Retirement) {
@@ -317,19 +325,14 @@ impl<E: Send + 'static> Evict for Pool<E> {
     }
 
     fn evict_all(&self) -> bool {
-        let all: Vec<_> = self.lock().instances.drain(..).map(|(i, _)| i).collect();
-        let any = !all.is_empty();
-        self.retire(all, Retirement::Evicted);
-        any
+        self.retire_all_idle()
     }
 }
 
 impl<E> Drop for Pool<E> {
     /// The component is gone: its idle instances are retired as evicted.
     fn drop(&mut self) {
-        let idle = self.idle.get_mut().unwrap_or_else(PoisonError::into_inner).instances.drain(..);
-        let idle: Vec<_> = idle.map(|(i, _)| i).collect();
-        self.retire(idle, Retirement::Evicted);
+        self.retire_all_idle();
     }
 }
 
